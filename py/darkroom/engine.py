@@ -1,0 +1,123 @@
+"""``run_tool``: pick the path for a tool, run it, and label the result truthfully."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .imaging import Decoded
+from .models import ModelError, ModelSpec
+from .provenance import Provenance, Stopwatch
+from .runtime import Runtime, RuntimeFailure
+from .tiers import Tier
+from .tools import Tool
+
+
+class ToolError(RuntimeError):
+    """The tool produced no result. ``str()`` is a user-facing sentence."""
+
+
+@dataclass
+class Result:
+    """An output image (uint8, (H, W), (H, W, 3) or (H, W, 4)) and how it was made."""
+
+    pixels: np.ndarray
+    provenance: Provenance
+
+
+def _size(pixels: np.ndarray) -> tuple[int, int]:
+    return (int(pixels.shape[1]), int(pixels.shape[0]))
+
+
+async def _run_model(tool, spec, runtime, pixels, params, watch):
+    """The model path; returns (output, backend). Raises ModelError or RuntimeFailure."""
+    with watch.phase("load"):
+        session = await runtime.load(spec)
+    with watch.phase("prepare"):
+        feeds = tool.prepare(spec, pixels, params)
+    with watch.phase("infer"):
+        outputs = await runtime.run(session, feeds, [o.name for o in spec.outputs])
+    with watch.phase("finish"):
+        output = tool.finish(spec, outputs, pixels, params)
+    return output, session.backend
+
+
+async def run_tool(
+    tool: Tool,
+    image: Decoded,
+    params: dict,
+    *,
+    runtime: Runtime | None,
+    models: dict[str, ModelSpec],
+    tier: Tier,
+    watch: Stopwatch | None = None,
+) -> Result:
+    """Run ``tool`` on ``image``: its model when one can run, else its classical path.
+
+    Parameters
+    ----------
+    tool : Tool
+    image : Decoded
+        The decoded input.
+    params : dict
+        User parameters, validated here (``classical`` and ``model`` included).
+    runtime : Runtime or None
+        The host's model runtime; ``None`` where no model can run.
+    models : dict
+        The manifest, ``{id: ModelSpec}``.
+    tier : Tier
+    watch : Stopwatch, optional
+        Shared with the host so decode and encode times land in the same label.
+
+    Returns
+    -------
+    Result
+        ``provenance.timings_ms`` holds the phases so far; hosts add theirs and ``total``.
+
+    Raises
+    ------
+    ToolError
+        Bad parameters, or neither path could produce a result.
+    """
+    try:
+        params = tool.resolve(params)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from exc
+    watch = watch or Stopwatch()
+    pixels = image.pixels
+    provenance = Provenance(tool=tool.id, tier=tier.name, input_size=_size(pixels), notes=list(image.notes))
+
+    if params["classical"]:
+        reason = "Classical path requested."
+    elif not tool.models:
+        reason = "This tool has no AI model yet."
+    else:
+        spec = models.get(params["model"])
+        if spec is None or spec.tool != tool.id:
+            raise ToolError(f"Model {params['model']} is not available for {tool.id}.")
+        if runtime is None:
+            reason = "No model runtime on this host; ran the classical fallback."
+        else:
+            try:
+                output, backend = await _run_model(tool, spec, runtime, pixels, params, watch)
+            except (ModelError, RuntimeFailure) as exc:
+                provenance.fallback_chain.append(f"{spec.id}: {exc}")
+                reason = f"Model {spec.id} could not run ({exc}); ran the classical fallback."
+            else:
+                provenance.path, provenance.model, provenance.variant = "model", spec.id, spec.variant
+                provenance.backend = backend
+                provenance.output_size = _size(output)
+                provenance.timings_ms = dict(watch.timings_ms)
+                return Result(output, provenance)
+
+    try:
+        with watch.phase("classical"):
+            output = tool.classical(pixels, params)
+    except ImportError as exc:
+        raise ToolError(f"{reason} The classical fallback cannot run here: {exc}.") from exc
+    provenance.reason = reason
+    provenance.backend = "python"
+    provenance.output_size = _size(output)
+    provenance.timings_ms = dict(watch.timings_ms)
+    return Result(output, provenance)

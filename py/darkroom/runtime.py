@@ -1,0 +1,84 @@
+"""The boundary between tools and whatever executes neural networks.
+
+A tool never knows its host: the engine hands it a ``Runtime``. The browser's runtime
+(``darkroom.browser``) calls onnxruntime-web through ``bridge.js``; ``CpuRuntime``
+below calls onnxruntime in CPython, for the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .models import ModelSpec, verified_path
+
+
+class RuntimeFailure(RuntimeError):
+    """A model was verified but could not be loaded or run (bad op, out of memory, lost device)."""
+
+
+@dataclass
+class Session:
+    model_id: str
+    backend: str
+    load_ms: float
+    handle: Any = field(repr=False, default=None)
+
+
+class Runtime(Protocol):
+    """What the engine needs from a host. All methods may be awaited on either host."""
+
+    host: str
+
+    async def load(self, spec: ModelSpec) -> Session:
+        """A ready session for ``spec``; raises ``ModelError`` (unverified) or ``RuntimeFailure``."""
+
+    async def run(self, session: Session, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        """Run once; arrays in, arrays out (float32, shapes as in the manifest)."""
+
+    async def release(self, session: Session) -> None:
+        """Free the session's memory."""
+
+
+class CpuRuntime:
+    """onnxruntime on the CPU. Sessions are cached per model id; files are verified
+    against the manifest each time a session is created."""
+
+    host = "cpython"
+
+    def __init__(self, model_root: Path | None = None, threads: int | None = None) -> None:
+        self._root = model_root
+        self._threads = threads
+        self._sessions: dict[str, Session] = {}
+
+    async def load(self, spec: ModelSpec) -> Session:
+        if spec.id in self._sessions:
+            return self._sessions[spec.id]
+        import onnxruntime as ort
+
+        path = verified_path(spec, self._root)
+        options = ort.SessionOptions()
+        if self._threads:
+            options.intra_op_num_threads = self._threads
+        start = time.perf_counter()
+        try:
+            handle = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise RuntimeFailure(f"onnxruntime could not load {spec.id}: {exc}") from exc
+        session = Session(spec.id, "cpu", (time.perf_counter() - start) * 1000, handle)
+        self._sessions[spec.id] = session
+        return session
+
+    async def run(self, session, feeds, outputs):
+        try:
+            values = session.handle.run(outputs, feeds)
+        except Exception as exc:
+            raise RuntimeFailure(f"onnxruntime failed running {session.model_id}: {exc}") from exc
+        return dict(zip(outputs, values))
+
+    async def release(self, session):
+        self._sessions.pop(session.model_id, None)

@@ -1,0 +1,115 @@
+"""The tool registry. Each tool is one sub-package of ``darkroom.tools`` exposing ``TOOL``.
+
+Adding a tool means adding a folder here (and, for a model path, a manifest entry);
+the engine, the CLI and the page discover it from this registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class ParamError(ValueError):
+    """A parameter value the tool does not accept. ``str()`` is user-facing."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tool parameter; the CLI and the page build their controls from it.
+
+    ``kind`` is ``"choice"`` (one of ``choices``), ``"color"`` (``#rrggbb``) or ``"bool"``.
+    """
+
+    name: str
+    label: str
+    kind: str
+    default: Any
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def parse(self, value: Any) -> Any:
+        """Validate ``value`` and return it in canonical form; raises ``ParamError``."""
+        if self.kind == "choice" and value in self.choices:
+            return value
+        if self.kind == "color" and isinstance(value, str) and _COLOR.match(value):
+            return value.lower()
+        if self.kind == "bool" and isinstance(value, bool):
+            return value
+        expected = {"choice": f"one of {', '.join(self.choices)}", "color": "a colour like #ffffff", "bool": "true or false"}
+        raise ParamError(f"{self.name} must be {expected[self.kind]}, not {value!r}")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
+                "choices": list(self.choices), "help": self.help}
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool: its spec plus the functions of each path.
+
+    Images passed in are the decoded input, uint8 (H, W, 3|4) sRGB; each function
+    returns the final output image, uint8 (H, W), (H, W, 3) or (H, W, 4).
+
+    Attributes
+    ----------
+    models : tuple of str
+        Manifest ids this tool can run, the default first.
+    classical : callable(pixels, params) -> ndarray
+        The scikit-image path; honest work, never presented as AI.
+    prepare : callable(spec, pixels, params) -> dict of ndarray
+        Model input tensors.
+    finish : callable(spec, outputs, pixels, params) -> ndarray
+        Output image from the model's tensors.
+    """
+
+    id: str
+    title: str
+    description: str
+    params: tuple[Param, ...]
+    models: tuple[str, ...]
+    classical: Callable[[np.ndarray, dict], np.ndarray]
+    prepare: Callable[..., dict] | None = None
+    finish: Callable[..., np.ndarray] | None = None
+    engine_params: tuple[Param, ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        extra = [Param("classical", "Classical only", "bool", False,
+                       help="Skip the AI model and run the scikit-image algorithm.")]
+        if self.models:
+            extra.append(Param("model", "Model", "choice", self.models[0], self.models,
+                               help="Which neural network to run."))
+        object.__setattr__(self, "engine_params", tuple(extra))
+
+    def all_params(self) -> tuple[Param, ...]:
+        return self.params + self.engine_params
+
+    def resolve(self, given: dict) -> dict:
+        """Defaults filled in and every value validated; raises ``ParamError``."""
+        known = {p.name: p for p in self.all_params()}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ParamError(f"{self.id} has no parameter {', '.join(unknown)}")
+        return {name: p.parse(given[name]) if name in given else p.default for name, p in known.items()}
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "title": self.title, "description": self.description,
+                "params": [p.to_dict() for p in self.all_params()], "models": list(self.models)}
+
+
+def registry() -> dict[str, Tool]:
+    """All tools, by id, discovered from the sub-packages of ``darkroom.tools``."""
+    tools = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        tool = getattr(module, "TOOL", None)
+        if isinstance(tool, Tool):
+            tools[tool.id] = tool
+    return tools

@@ -1,0 +1,62 @@
+"""Background removal: ISNet when a model can run, a scikit-image cut-out otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import Param, Tool
+from . import isnet
+
+OUTPUTS = ("cutout", "mask", "color")
+
+
+def compose(pixels: np.ndarray, alpha: np.ndarray, params: dict) -> np.ndarray:
+    """The requested output from the photo and its subject alpha.
+
+    Parameters
+    ----------
+    pixels : ndarray
+        uint8 (H, W, 3|4) sRGB photo; an existing alpha channel is respected.
+    alpha : ndarray
+        float32 (H, W) in [0, 1], 1 = subject.
+    params : dict
+        ``output``: ``"cutout"`` -> uint8 (H, W, 4) RGBA; ``"mask"`` -> uint8 (H, W);
+        ``"color"`` -> uint8 (H, W, 3), the subject over ``params["color"]``.
+    """
+    if pixels.shape[2] == 4:
+        alpha = alpha * (pixels[..., 3] / np.float32(255))
+    if params["output"] == "mask":
+        return np.rint(alpha * 255).astype(np.uint8)
+    rgb = pixels[..., :3]
+    if params["output"] == "cutout":
+        return np.dstack([rgb, np.rint(alpha * 255).astype(np.uint8)])
+    backdrop = np.array([int(params["color"][i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float32)
+    a = alpha[..., np.newaxis]
+    return np.rint(rgb * a + backdrop * (1 - a)).astype(np.uint8)
+
+
+def _classical(pixels: np.ndarray, params: dict) -> np.ndarray:
+    from ...imaging import to_float_rgb
+    from .classical import estimate_alpha  # needs scikit-image
+
+    return compose(pixels, estimate_alpha(to_float_rgb(pixels)), params)
+
+
+def _finish(spec, outputs, pixels, params):
+    return compose(pixels, isnet.alpha_from_outputs(spec, outputs, pixels), params)
+
+
+TOOL = Tool(
+    id="remove-background",
+    title="Remove background",
+    description="Cut the subject out of a photo.",
+    params=(
+        Param("output", "Output", "choice", "cutout", OUTPUTS,
+              help="cutout: transparent PNG; mask: the alpha mask alone; color: the subject on a colour."),
+        Param("color", "Backdrop colour", "color", "#ffffff", help="Used when output is color."),
+    ),
+    models=("isnet-fp16", "isnet-quint8"),
+    classical=_classical,
+    prepare=isnet.prepare,
+    finish=_finish,
+)

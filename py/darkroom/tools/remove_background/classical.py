@@ -1,0 +1,755 @@
+"""Classical (non-AI) background removal for product-style photos.
+
+This is the fallback used when no neural matting model can run. It targets a
+subject on a plain or simple backdrop: a solid colour, a smooth gradient or
+vignette, light paper texture / sensor noise, optionally with a soft cast
+shadow, which is treated as *background*.
+
+Pipeline (all at a reduced "work" resolution except the final step):
+
+1. Downscale (integer block mean, then an anti-aliased resize) and convert to
+   CIELAB, lightly smoothed to suppress paper texture.
+2. Model the backdrop by robustly fitting a quadratic 2-D polynomial per Lab
+   channel to the pixels of a thin frame along the image border; outliers
+   (a subject touching an edge, a shadow reaching the border) are rejected
+   iteratively.
+3. Score each pixel's difference from the modelled backdrop twice: a plain
+   colour distance, and a *shadow-tolerant* distance in which a darkening
+   that keeps the backdrop's chromaticity (what a cast shadow does) costs
+   little, up to a maximum shadow depth.
+4. Marker-based watershed on the Lab gradient: sure background (low distance,
+   connected to the border), sure subject (high shadow-tolerant distance) and
+   "shadow candidates" (differ only by a shadow-like darkening). A candidate
+   region is kept as subject only if it meets the backdrop along a *sharp*
+   edge; soft-edged ones are shadows and go to the background.
+5. Clean up (fill enclosed holes so interior highlights that match the
+   backdrop stay opaque, drop specks), then a guided filter computed at work
+   resolution and applied to the full-resolution image gives a soft alpha
+   whose edges follow the full-resolution photo.
+
+Behaviour on degenerate input: whenever no subject can be separated from a
+backdrop -- images smaller than 8 px on a side (including 1x1 and 1xN), a
+uniform image, a frame whose border is not a consistent backdrop (e.g. the
+subject fills the picture) or a scene where nothing differs from the
+backdrop -- the result is all ones (keep everything), so the fallback never
+erases a photo. Non-finite input values are treated as 0.
+
+Known limitations: a neutral grey subject whose lightness is within the
+shadow range of the backdrop (roughly L* > 60 on white) *and* has soft edges
+is taken for a shadow; hard-edged cast shadows are kept as subject; enclosed
+see-through gaps (a mug handle) are filled like highlights; subjects whose
+colour is within a few Delta-E of the backdrop are not found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import color, filters, measure, morphology, segmentation, transform
+
+__all__ = ["estimate_alpha"]
+
+# Images smaller than this on either side carry no usable border/backdrop.
+_MIN_SIDE = 8
+# Deepest darkening still accepted as a cast shadow, as a ratio of (L* + 16),
+# i.e. of the cube root of luminance: 0.65 ~ a shadow passing 27 % of the
+# light (white L*=100 falls to L*~59, sRGB 1.0 -> ~0.56).
+_SHADOW_K_MIN = 0.65
+# Weight of a shadow-like darkening relative to a chroma difference.
+_SHADOW_WEIGHT = 0.15
+# Weight of "brighter than the backdrop" (no shadow explains that).
+_BRIGHT_WEIGHT = 1.0
+# Fraction of the border that must match the fitted backdrop for it to count.
+_MIN_BORDER_INLIERS = 0.5
+# A candidate (shadow-like) region is subject if its edge against the
+# backdrop is at least this steep: Sobel magnitude / contrast. A step
+# blurred by a Gaussian of sigma s work pixels gives ~0.56 / s.
+_SHARP_EDGE_RATIO = 0.2
+# Window (work pixels) over which the local contrast of an edge is measured;
+# it must span a soft shadow's ramp to see the shadow's full contrast.
+_CONTRAST_WINDOW = 11
+# Guided-filter window radius (work pixels) and regularisation (sRGB^2).
+_GUIDE_RADIUS = 2
+_GUIDE_EPS = 2e-3
+# Smallest accepted work size: below this the border frame is meaningless.
+_MIN_WORK_SIZE = 32
+
+
+# --------------------------------------------------------------------------
+# input / resampling
+# --------------------------------------------------------------------------
+
+
+def _as_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Coerce input to a float32 (H, W, 3) array, without copying if possible.
+
+    Parameters
+    ----------
+    rgb : ndarray
+        (H, W, 3) float image in [0, 1]; (H, W), (H, W, 1) and (H, W, 4) and
+        integer dtypes are tolerated.
+
+    Returns
+    -------
+    ndarray
+        float32 (H, W, 3). Values are *not* clipped here (done on the small
+        work copy) to avoid a full-resolution copy.
+    """
+    a = np.asarray(rgb)
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    elif a.dtype != np.float32:
+        a = a.astype(np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {np.shape(rgb)}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] >= 3:
+        a = a[..., :3]
+    else:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {np.shape(rgb)}")
+    return a
+
+
+def _downscale(img: np.ndarray, work_size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Anti-aliased downscale so the longest side is at most ``work_size``.
+
+    A large integer factor is done first as a block mean (fast and already
+    anti-aliased), the remainder with ``skimage.transform.resize``.
+
+    Parameters
+    ----------
+    img : ndarray
+        float32 (H, W, 3).
+    work_size : int
+        Target longest side.
+
+    Returns
+    -------
+    small : ndarray
+        float32 (h, w, 3), finite and clipped to [0, 1].
+    extent : (int, int)
+        Height and width of the full-resolution region the small image covers
+        (the block mean crops at most ``factor - 1`` pixels at the bottom and
+        right edge).
+    """
+    h0, w0 = img.shape[:2]
+    scale = max(h0, w0) / float(max(work_size, _MIN_SIDE))
+    f = int(scale) if scale >= 2 else 1
+    if f > 1:
+        hc, wc = (h0 // f) * f, (w0 // f) * f
+        v = img[:hc, :wc]
+        # Two reductions over contiguous axes: much faster than mean(axis=(1, 3)).
+        rows = v.reshape(hc // f, f, wc * 3).sum(axis=1, dtype=np.float32)
+        small = rows.reshape(hc // f, wc // f, f, 3).sum(axis=2) / np.float32(f * f)
+    else:
+        hc, wc = h0, w0
+        small = np.array(img, dtype=np.float32)
+    small = np.nan_to_num(small, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(small, 0.0, 1.0, out=small)
+    if scale > 1:
+        hs, ws = small.shape[:2]
+        r = max(hs, ws) / float(work_size)
+        if r > 1.0:
+            out_shape = (max(1, round(hs / r)), max(1, round(ws / r)))
+            small = transform.resize(
+                small, out_shape, order=1, anti_aliasing=True, preserve_range=True
+            ).astype(np.float32)
+    return small, (hc, wc)
+
+
+def _bilinear_taps(n_out: int, n_src: int, extent: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights for 1-D linear upsampling.
+
+    Output pixel centres ``0 .. n_out-1`` are mapped to source coordinates
+    assuming the ``n_src`` source samples evenly cover ``[0, extent)``.
+
+    Parameters
+    ----------
+    n_out : int
+        Output length (full resolution).
+    n_src : int
+        Source length (work resolution).
+    extent : int
+        Full-resolution length covered by the source samples.
+
+    Returns
+    -------
+    i0, i1 : ndarray
+        int source indices.
+    t : ndarray
+        float32 weight of ``i1``.
+    """
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_src / float(extent)) - 0.5
+    pos = np.clip(pos, 0.0, n_src - 1)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, n_src - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------
+# backdrop model
+# --------------------------------------------------------------------------
+
+
+def _border_mask(shape: tuple[int, int]) -> np.ndarray:
+    """Boolean frame along the image border.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image height and width.
+
+    Returns
+    -------
+    ndarray
+        bool (h, w), True on a frame ~1.5 % of the short side wide (>= 2 px).
+    """
+    h, w = shape
+    b = max(2, int(round(0.015 * min(h, w))))
+    m = np.zeros((h, w), dtype=bool)
+    m[:b] = m[-b:] = True
+    m[:, :b] = m[:, -b:] = True
+    return m
+
+
+def _poly_design(y: np.ndarray, x: np.ndarray, degree: int) -> np.ndarray:
+    """Design matrix of 2-D monomials ``y**i * x**j`` with ``i + j <= degree``.
+
+    Parameters
+    ----------
+    y, x : ndarray
+        Normalised coordinates in [-1, 1], same shape.
+    degree : int
+        Total polynomial degree.
+
+    Returns
+    -------
+    ndarray
+        float64 (y.size, n_terms).
+    """
+    y = y.reshape(-1).astype(np.float64)
+    x = x.reshape(-1).astype(np.float64)
+    cols = [y**i * x**j for i in range(degree + 1) for j in range(degree + 1 - i)]
+    return np.stack(cols, axis=1)
+
+
+def _norm_coords(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates normalised to [-1, 1] (broadcastable grids)."""
+    h, w = shape
+    y = np.linspace(-1.0, 1.0, h)[:, None] if h > 1 else np.zeros((1, 1))
+    x = np.linspace(-1.0, 1.0, w)[None, :] if w > 1 else np.zeros((1, 1))
+    return y, x
+
+
+def _fit_backdrop(lab: np.ndarray, border: np.ndarray, degree: int = 2):
+    """Robust low-order polynomial model of the backdrop from border pixels.
+
+    Starts from the half of the border closest to its median colour (so a
+    subject or shadow touching an edge cannot drag the fit), then alternates
+    a least-squares fit with re-selecting inliers by residual.
+
+    Parameters
+    ----------
+    lab : ndarray
+        float32 (h, w, 3) CIELAB work image.
+    border : ndarray
+        bool (h, w) frame of pixels assumed to be mostly backdrop.
+    degree : int
+        Polynomial degree (2 handles linear gradients and vignettes).
+
+    Returns
+    -------
+    model : ndarray or None
+        float32 (h, w, 3) backdrop Lab colour at every pixel, or None when the
+        border is not a consistent backdrop (fewer than half of its pixels fit).
+    noise : float
+        Robust scale (Delta-E) of the inlier residuals.
+    """
+    h, w = border.shape
+    yy, xx = _norm_coords((h, w))
+    yb = np.broadcast_to(yy, (h, w))[border]
+    xb = np.broadcast_to(xx, (h, w))[border]
+    samples = lab[border].astype(np.float64)
+    n = samples.shape[0]
+    design = _poly_design(yb, xb, degree)
+    if n < 3 * design.shape[1]:  # too few samples for a stable quadratic
+        design = design[:, :1]
+
+    resid = np.linalg.norm(samples - np.median(samples, axis=0), axis=1)
+    inl = resid <= np.median(resid)
+    coef = None
+    for _ in range(6):
+        if inl.sum() < design.shape[1]:
+            break
+        coef, *_ = np.linalg.lstsq(design[inl], samples[inl], rcond=None)
+        resid = np.linalg.norm(samples - design @ coef, axis=1)
+        sigma = 1.4826 * np.median(resid[inl])
+        # Floor: smoothed clean backdrops have sigma ~0; cap: a "backdrop"
+        # noisier than this is not a plain backdrop.
+        new = resid <= min(max(3.0 * sigma, 4.0), 15.0)
+        if np.array_equal(new, inl):
+            break
+        inl = new
+    if coef is None or inl.mean() < _MIN_BORDER_INLIERS:
+        return None, 0.0
+    noise = float(1.4826 * np.median(resid[inl]))
+    full = _poly_design(np.broadcast_to(yy, (h, w)), np.broadcast_to(xx, (h, w)),
+                        degree)[:, : design.shape[1]]
+    model = (full @ coef).reshape(h, w, 3).astype(np.float32)
+    return model, noise
+
+
+# --------------------------------------------------------------------------
+# scoring and segmentation
+# --------------------------------------------------------------------------
+
+
+def _distances(lab: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plain and shadow-tolerant colour distance to the backdrop model.
+
+    A cast shadow scales the backdrop's light, which in CIELAB scales
+    ``L* + 16``, ``a*`` and ``b*`` by about the same factor ``k``. The
+    shadow-tolerant distance therefore compares the chroma against the
+    backdrop darkened to the pixel's lightness and charges a darkening down to
+    ``_SHADOW_K_MIN`` only at ``_SHADOW_WEIGHT``; darker than that counts in
+    full (a dark subject on white stays far from the backdrop).
+
+    Parameters
+    ----------
+    lab, bg : ndarray
+        float32 (h, w, 3) image and backdrop model in CIELAB.
+
+    Returns
+    -------
+    d_full : ndarray
+        float32 (h, w) Delta-E 1976 to the backdrop.
+    d_shadow : ndarray
+        float32 (h, w) shadow-tolerant distance (same units).
+    """
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    Lb, ab, bb = bg[..., 0], bg[..., 1], bg[..., 2]
+    d_full = np.sqrt((L - Lb) ** 2 + (a - ab) ** 2 + (b - bb) ** 2)
+
+    lb16 = np.maximum(Lb + 16.0, 1.0)
+    k = np.clip((L + 16.0) / lb16, 0.0, 1.0)  # brighter: compare chroma as is
+    chroma = np.hypot(a - k * ab, b - k * bb)
+    darker = np.maximum(Lb - L, 0.0)
+    depth = (1.0 - _SHADOW_K_MIN) * lb16  # deepest shadow, in L* units
+    light = (_SHADOW_WEIGHT * np.minimum(darker, depth)
+             + np.maximum(darker - depth, 0.0)
+             + _BRIGHT_WEIGHT * np.maximum(L - Lb, 0.0))
+    d_shadow = np.hypot(chroma, light)
+    return d_full.astype(np.float32), d_shadow.astype(np.float32)
+
+
+def _gradient(lab: np.ndarray) -> np.ndarray:
+    """Colour gradient magnitude (Delta-E per pixel, Sobel) of a Lab image.
+
+    Parameters
+    ----------
+    lab : ndarray
+        float32 (h, w, 3).
+
+    Returns
+    -------
+    ndarray
+        float32 (h, w).
+    """
+    g2 = sum(filters.sobel(lab[..., c]) ** 2 for c in range(3))
+    return np.sqrt(g2).astype(np.float32)
+
+
+def _border_connected(mask: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` in components that touch ``border``."""
+    lbl, n = ndi.label(mask)
+    if n == 0:
+        return mask
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[np.unique(lbl[border & mask])] = True
+    keep[0] = False
+    return keep[lbl]
+
+
+def _segment(lab: np.ndarray, grad: np.ndarray, d_full: np.ndarray, d_shadow: np.ndarray,
+             border: np.ndarray, noise: float) -> np.ndarray:
+    """Marker-based watershed separating subject from backdrop and shadows.
+
+    Parameters
+    ----------
+    lab : ndarray
+        float32 (h, w, 3) smoothed CIELAB work image.
+    grad : ndarray
+        float32 (h, w) its gradient magnitude (the watershed relief).
+    d_full, d_shadow : ndarray
+        float32 (h, w) distances from :func:`_distances`.
+    border : ndarray
+        bool (h, w) border frame.
+    noise : float
+        Robust Delta-E scale of the backdrop residual.
+
+    Returns
+    -------
+    ndarray
+        bool (h, w) subject mask (may be empty).
+    """
+    # Thresholds scale with the backdrop's own noise so paper texture does
+    # not seed subject markers; the floors cover model error on clean shots.
+    t_low = max(3.0, 3.0 * noise)
+    t_high = max(12.0, 2.5 * t_low)
+
+    sharp = _sharpness(lab, grad, max(t_low, 0.5 * t_high))
+    # Split shadow candidates at sharp edges (a grey subject inside its own
+    # shadow): only soft/flat pixels seed candidate regions.
+    flat = sharp < _SHARP_EDGE_RATIO
+
+    sure_bg = _border_connected(d_full < t_low, border)
+    sure_fg = _core(d_shadow, t_high) & ~sure_bg
+    cand = _core(d_full, t_high) & ~sure_fg & ~sure_bg & flat
+    # Noise-sized fragments would only add decisions, not information.
+    cand = morphology.remove_small_objects(cand, min_size=9)
+
+    markers = np.zeros(d_full.shape, dtype=np.int32)
+    markers[sure_bg] = 1
+    markers[sure_fg] = 2
+    cand_lbl, n_cand = ndi.label(cand)
+    markers[cand] = cand_lbl[cand] + 2
+    if not sure_fg.any() and n_cand == 0:
+        return np.zeros(d_full.shape, dtype=bool)
+    if not sure_bg.any():
+        return np.ones(d_full.shape, dtype=bool)
+
+    labels = segmentation.watershed(grad, markers)
+    fg = labels == 2
+    if n_cand:
+        fg |= _sharp_candidates(labels, n_cand, sharp)
+    return fg
+
+
+def _core(d: np.ndarray, t: float) -> np.ndarray:
+    """Pixels clearly inside a region of high distance ``d``.
+
+    On the smoothed image a high-contrast edge spreads a pixel or two into
+    the backdrop, so a fixed threshold would seed markers past the edge.
+    Also requiring at least half the local maximum keeps only the inner side
+    of the edge midpoint, and still marks the centre of thin parts.
+
+    Parameters
+    ----------
+    d : ndarray
+        float32 (h, w) distance map.
+    t : float
+        Absolute threshold.
+
+    Returns
+    -------
+    ndarray
+        bool (h, w).
+    """
+    return (d >= t) & (d >= 0.5 * ndi.maximum_filter(d, size=5))
+
+
+def _sharp_candidates(labels: np.ndarray, n_cand: int, sharpness: np.ndarray) -> np.ndarray:
+    """Keep shadow-like regions that are bounded by a sharp edge.
+
+    A cast shadow fades into the backdrop over many pixels; an object edge
+    is a step of about a pixel. Starting from the backdrop region, each
+    candidate region touching the (growing) background is judged by the
+    sharpness along that boundary: soft ones join the background, so a shadow
+    split into several regions is peeled off piece by piece; sharp ones are
+    subject. Candidates never reached (enclosed by subject) are subject.
+
+    Parameters
+    ----------
+    labels : ndarray
+        int (h, w) watershed labels: 1 backdrop, 2 subject, 3.. candidates.
+    n_cand : int
+        Number of candidate labels.
+    sharpness : ndarray
+        float32 (h, w) gradient divided by local contrast (see
+        :func:`_sharpness`).
+
+    Returns
+    -------
+    ndarray
+        bool (h, w) union of the candidate regions judged to be subject.
+    """
+    ids = np.arange(3, n_cand + 3)
+    state = np.zeros(labels.max() + 1, dtype=np.int8)  # 0 open, 1 subject, -1 background
+    state[1], state[2] = -1, 1
+    se = np.ones((3, 3), dtype=bool)
+    cand = labels >= 3
+    for _ in range(min(n_cand, 64)):  # bounded: each pass peels one layer
+        bg_now = state[labels] == -1
+        open_c = cand & (state[labels] == 0)
+        # Boundary band on both sides: the gradient peak of a sharp edge may
+        # fall on either side of the watershed line.
+        inner = open_c & ndi.binary_dilation(bg_now, se)
+        near_c = ndi.grey_dilation(np.where(open_c, labels, 0), footprint=se)
+        outer = bg_now & (near_c >= 3)
+        band = np.where(inner, labels, 0)
+        band[outer] = near_c[outer]
+        touched = np.unique(band[band > 0])
+        if touched.size == 0:
+            break
+        # Upper quartile: the edge line is a thin subset of the band.
+        sharp = np.asarray(ndi.labeled_comprehension(
+            sharpness, band, touched, lambda v: np.percentile(v, 75), np.float64, 0.0))
+        state[touched] = np.where(sharp >= _SHARP_EDGE_RATIO, 1, -1)
+    return cand & (state[labels] >= 0)
+
+
+def _sharpness(lab: np.ndarray, grad: np.ndarray, floor: float) -> np.ndarray:
+    """Edge sharpness: gradient relative to the local colour contrast.
+
+    A blurred step of any height gives roughly ``0.56 / blur_sigma`` (in work
+    pixels), so the measure tells soft shadow edges from object edges
+    independently of how dark the shadow or the object is.
+
+    Parameters
+    ----------
+    lab : ndarray
+        float32 (h, w, 3) smoothed CIELAB image.
+    grad : ndarray
+        float32 (h, w) its Sobel gradient magnitude.
+    floor : float
+        Minimum contrast (Delta-E), so noise on flat areas does not count.
+
+    Returns
+    -------
+    ndarray
+        float32 (h, w).
+    """
+    size = (_CONTRAST_WINDOW, _CONTRAST_WINDOW)
+    rng2 = sum((ndi.maximum_filter(lab[..., c], size=size)
+                - ndi.minimum_filter(lab[..., c], size=size)) ** 2 for c in range(3))
+    return (grad / np.maximum(np.sqrt(rng2), floor)).astype(np.float32)
+
+
+def _cleanup(fg: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes and drop insignificant specks.
+
+    Parameters
+    ----------
+    fg : ndarray
+        bool (h, w) raw subject mask.
+
+    Returns
+    -------
+    ndarray
+        bool (h, w) cleaned mask (may be empty).
+    """
+    # Interior highlights that match the backdrop are enclosed: keep them.
+    fg = ndi.binary_fill_holes(fg)
+    min_size = max(16, int(0.0005 * fg.size))
+    fg = morphology.remove_small_objects(fg, min_size=min_size)
+    lbl = measure.label(fg, connectivity=2)
+    if lbl.max() > 1:
+        areas = np.bincount(lbl.ravel())
+        areas[0] = 0
+        # Several products (or a detached thin part) may share a shot, but a
+        # component under 1 % of the largest is dust or backdrop clutter.
+        fg = (areas >= 0.01 * areas.max())[lbl]
+    return fg
+
+
+# --------------------------------------------------------------------------
+# soft alpha at full resolution
+# --------------------------------------------------------------------------
+
+
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window (edges by reflection)."""
+    size = (2 * r + 1, 2 * r + 1) + (1,) * (x.ndim - 2)
+    return ndi.uniform_filter(x, size=size, mode="reflect")
+
+
+def _guided_coefficients(guide: np.ndarray, p: np.ndarray, r: int, eps: float):
+    """Colour guided filter (He et al.) coefficients, box-averaged.
+
+    Parameters
+    ----------
+    guide : ndarray
+        float32 (h, w, 3) guide image in [0, 1].
+    p : ndarray
+        float32 (h, w) input to filter (the feathered mask).
+    r : int
+        Window radius in pixels.
+    eps : float
+        Regularisation; larger keeps the output closer to a smoothed ``p``.
+
+    Returns
+    -------
+    a : ndarray
+        float32 (h, w, 3) mean linear coefficients.
+    b : ndarray
+        float32 (h, w) mean offset; filtered value is ``a . I + b``.
+    """
+    I = guide.astype(np.float64)
+    p = p.astype(np.float64)
+    mI = _box(I, r)
+    mp = _box(p, r)
+    cov_Ip = _box(I * p[..., None], r) - mI * mp[..., None]
+    a = np.zeros_like(I)
+    # Where p is constant over the window cov_Ip = 0 and so is a: solve the
+    # 3x3 systems only where the mask actually changes.
+    live = np.abs(cov_Ip).max(axis=-1) > 1e-9
+    if live.any():
+        outer = I[..., :, None] * I[..., None, :]
+        var = _box(outer.reshape(I.shape[:2] + (9,)), r).reshape(I.shape[:2] + (3, 3))
+        var = var[live] - mI[live][:, :, None] * mI[live][:, None, :] + eps * np.eye(3)
+        a[live] = np.linalg.solve(var, cov_Ip[live][..., None])[..., 0]
+    b = mp - np.einsum("...c,...c->...", a, mI)
+    return _box(a, r).astype(np.float32), _box(b, r).astype(np.float32)
+
+
+def _full_res_alpha(mask: np.ndarray, small: np.ndarray, img: np.ndarray,
+                    extent: tuple[int, int]) -> np.ndarray:
+    """Soft full-resolution alpha from the work-resolution mask.
+
+    Fast guided filter: coefficients are computed at work resolution and
+    applied to the full-resolution photo, so edges follow the real image
+    detail rather than the blocky work grid. Only the band around the edge is
+    evaluated at full resolution; elsewhere alpha is exactly 0 or 1.
+
+    Parameters
+    ----------
+    mask : ndarray
+        bool (h, w) subject mask at work resolution.
+    small : ndarray
+        float32 (h, w, 3) work image (the guide).
+    img : ndarray
+        float32 (H, W, 3) full-resolution image.
+    extent : (int, int)
+        Full-resolution region covered by the work image.
+
+    Returns
+    -------
+    ndarray
+        float32 (H, W) alpha in [0, 1].
+    """
+    H, W = img.shape[:2]
+    h, w = mask.shape
+    maskf = mask.astype(np.float32)
+    # Guided model per work pixel: alpha = coef[..., :3] . rgb + coef[..., 3].
+    # Away from the edge it is exactly the binary mask (a = 0, b = mask).
+    coef = np.zeros((h, w, 4), dtype=np.float32)
+    coef[..., 3] = maskf
+    edge = mask ^ ndi.binary_erosion(mask, border_value=1)
+    if edge.any():
+        # Filter only the edge's bounding box plus the filter's reach
+        # (feather ~3 px, two box passes 2 r).
+        ys, xs = np.nonzero(edge)
+        pad = 2 * _GUIDE_RADIUS + 6
+        y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
+        x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+        p = filters.gaussian(maskf[y0:y1, x0:x1], sigma=0.7, preserve_range=True)
+        ga, gb = _guided_coefficients(small[y0:y1, x0:x1], p, r=_GUIDE_RADIUS, eps=_GUIDE_EPS)
+        coef[y0:y1, x0:x1, :3] = ga
+        coef[y0:y1, x0:x1, 3] = gb
+    # Evaluate the model only where it differs from the mask (+1 pixel for
+    # interpolation); everywhere else alpha is exactly 0 or 1.
+    active = (np.abs(coef[..., :3]).sum(axis=-1) > 1e-4) | (np.abs(coef[..., 3] - maskf) > 1e-4)
+    band = ndi.binary_dilation(active, structure=np.ones((3, 3), bool))
+
+    if (h, w) == (H, W):
+        # No resampling: the sanitised work copy is the full-resolution image.
+        alpha = maskf
+        rows, cols = np.nonzero(band)
+        c = coef[band]
+        pix = small[band]
+    else:
+        # Nearest work pixel for the flat interior / exterior...
+        yn = np.clip(np.round((np.arange(H) + 0.5) * (h / extent[0]) - 0.5), 0, h - 1).astype(np.intp)
+        xn = np.clip(np.round((np.arange(W) + 0.5) * (w / extent[1]) - 0.5), 0, w - 1).astype(np.intp)
+        alpha = maskf[yn][:, xn]
+        # ...and the edge band in full detail from the full-resolution photo.
+        rows, cols = np.nonzero(band[yn][:, xn])
+        c = _sample_bilinear(coef, rows, cols, _bilinear_taps(H, h, extent[0]),
+                             _bilinear_taps(W, w, extent[1]))
+        pix = np.nan_to_num(img[rows, cols], nan=0.0, posinf=1.0, neginf=0.0)
+    vals = np.einsum("nc,nc->n", c[:, :3], pix) + c[:, 3]
+    alpha[rows, cols] = np.clip(vals, 0.0, 1.0)
+    return alpha
+
+
+def _sample_bilinear(arr: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                     taps_y, taps_x) -> np.ndarray:
+    """Bilinearly sample work-resolution maps at scattered full-res pixels.
+
+    Parameters
+    ----------
+    arr : ndarray
+        float32 (h, w, C).
+    rows, cols : ndarray
+        Full-resolution pixel indices.
+    taps_y, taps_x : tuple
+        Results of :func:`_bilinear_taps`.
+
+    Returns
+    -------
+    ndarray
+        float32 (n, C), one row per (row, col).
+    """
+    y0, y1, ty = (t[rows] for t in taps_y)
+    x0, x1, tx = (t[cols] for t in taps_x)
+    tx = tx[:, None]
+    top = arr[y0, x0]
+    top += (arr[y0, x1] - top) * tx
+    bot = arr[y1, x0]
+    bot += (arr[y1, x1] - bot) * tx
+    return top + (bot - top) * ty[:, None]
+
+
+# --------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------
+
+
+def estimate_alpha(rgb: np.ndarray, *, work_size: int = 512) -> np.ndarray:
+    """Estimate a subject alpha matte without a neural model.
+
+    Parameters
+    ----------
+    rgb : ndarray
+        float32 (H, W, 3) image in [0, 1], sRGB. Non-finite values are treated
+        as 0; other float dtypes, integer images, greyscale and RGBA are
+        accepted and converted.
+    work_size : int, optional
+        Longest side of the internal working copy (at least 32). Larger is
+        slower and finds finer detail; edges are refined at full resolution
+        either way.
+
+    Returns
+    -------
+    ndarray
+        float32 (H, W) alpha in [0, 1], 1 = subject, soft at the edges. All
+        ones when no subject can be separated from a backdrop (tiny, uniform
+        or all-subject images); see the module docstring.
+    """
+    img = _as_rgb(rgb)
+    H, W = img.shape[:2]
+    keep_all = np.ones((H, W), dtype=np.float32)
+    if min(H, W) < _MIN_SIDE:
+        return keep_all
+
+    small, extent = _downscale(img, max(int(work_size), _MIN_WORK_SIZE))
+    if min(small.shape[:2]) < _MIN_SIDE:
+        return keep_all
+    # Light smoothing: paper texture and noise must not look like edges or
+    # subject; the guided filter restores edge detail afterwards.
+    lab = ndi.gaussian_filter(color.rgb2lab(small).astype(np.float32), sigma=(1.0, 1.0, 0))
+    grad = _gradient(lab)
+
+    border = _border_mask(lab.shape[:2])
+    bg, noise = _fit_backdrop(lab, border)
+    if bg is None:
+        return keep_all
+    d_full, d_shadow = _distances(lab, bg)
+    fg = _segment(lab, grad, d_full, d_shadow, border, noise)
+    fg = _cleanup(fg)
+    if not fg.any() or fg.all():
+        return keep_all
+    return _full_res_alpha(fg, small, img, extent)

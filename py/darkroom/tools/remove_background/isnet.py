@@ -1,0 +1,65 @@
+"""ISNet (DIS) pre- and post-processing: 1024 x 1024 NCHW in, a sigmoid mask out."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ...models import ModelSpec
+
+# Model outputs below / above these are haze and noise, not partial coverage.
+ALPHA_FLOOR = 0.03
+ALPHA_CEIL = 0.97
+
+
+def prepare(spec: ModelSpec, pixels: np.ndarray, params: dict) -> dict[str, np.ndarray]:
+    """Resize to the model's input size and normalise.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Gives the input name, its (1, 3, H, W) shape and the normalisation.
+    pixels : ndarray
+        uint8 (H, W, 3|4) sRGB; alpha, if any, is ignored.
+
+    Returns
+    -------
+    dict
+        ``{input_name: float32 (1, 3, H, W)}``.
+    """
+    (tensor,) = spec.inputs
+    _, _, height, width = tensor.shape
+    rgb = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
+    small = np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    norm = spec.normalisation
+    scale = np.float32(norm["scale"])
+    mean = np.asarray(norm["mean"], dtype=np.float32)
+    std = np.asarray(norm["std"], dtype=np.float32)
+    chw = ((small * scale - mean) / std).transpose(2, 0, 1)
+    return {tensor.name: np.ascontiguousarray(chw[np.newaxis])}
+
+
+def mask_to_alpha(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bring a model mask back to the photo's size and clean its edges.
+
+    Parameters
+    ----------
+    mask : ndarray
+        float32 (h, w), values in [0, 1].
+    size : (width, height)
+        The photo's size.
+
+    Returns
+    -------
+    ndarray
+        float32 (height, width) alpha in [0, 1].
+    """
+    full = Image.fromarray(np.asarray(mask, dtype=np.float32), mode="F").resize(size, Image.Resampling.BILINEAR)
+    alpha = (np.asarray(full) - ALPHA_FLOOR) / (ALPHA_CEIL - ALPHA_FLOOR)
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+def alpha_from_outputs(spec: ModelSpec, outputs: dict[str, np.ndarray], pixels: np.ndarray) -> np.ndarray:
+    """The full-resolution alpha from the model's first output, float32 (H, W) in [0, 1]."""
+    mask = outputs[spec.outputs[0].name].reshape(spec.outputs[0].shape[-2:])
+    return mask_to_alpha(mask, (pixels.shape[1], pixels.shape[0]))

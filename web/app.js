@@ -1,0 +1,259 @@
+// The page: input (pick, drop, paste), the tool panel built from the tool's spec,
+// progress, the before/after view and the provenance label. All work happens in
+// worker.js; this file only talks to it and draws.
+
+const TOOL_ID = "remove-background";
+const $ = (selector) => document.querySelector(selector);
+
+// --- worker RPC --------------------------------------------------------------
+const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+const pending = new Map();
+let nextId = 1;
+
+function call(op, args = {}, transfer = []) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, op, ...args }, transfer);
+  });
+}
+
+worker.onmessage = ({ data }) => {
+  if (data.type === "progress") return showProgress(data);
+  const waiter = pending.get(data.id);
+  pending.delete(data.id);
+  if (data.ok) waiter.resolve(data.value);
+  else waiter.reject(new Error(data.error));
+};
+
+worker.onerror = (event) => {
+  const error = new Error(`The processing worker stopped: ${event.message || "unknown error"}. Reload the page to try again.`);
+  for (const waiter of pending.values()) waiter.reject(error);
+  pending.clear();
+  showError(error.message);
+};
+
+// --- automation hooks (stable: tests and power users rely on them) -------------
+async function run(tool, blob, params = {}) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  const reply = await call("run", { tool, bytes, params }, [bytes.buffer]);
+  if (reply.error) throw new Error(reply.error);
+  return { blob: new Blob([reply.png], { type: "image/png" }), provenance: reply.provenance };
+}
+
+const ready = call("hello");
+window.darkroom = { ready, run };
+
+// --- progress and status ----------------------------------------------------------
+const MB = 1024 * 1024;
+
+function showProgress(event) {
+  const box = $(".progress");
+  const bar = box.querySelector("progress");
+  const text = box.querySelector(".progress-text");
+  box.hidden = false;
+  if (event.stage === "model" || event.stage === "runtime") {
+    bar.value = event.loaded / event.total;
+    const percent = Math.floor((100 * event.loaded) / event.total);
+    text.textContent = `Downloading ${event.file}: ${(event.loaded / MB).toFixed(1)} of ${(event.total / MB).toFixed(1)} MB (${percent}%, ${(event.bytesPerSecond / MB).toFixed(1)} MB/s)`;
+  } else {
+    bar.removeAttribute("value");
+    text.textContent = event.message || (event.stage === "session" ? `Preparing ${event.model}…` : "Working…");
+  }
+}
+
+function hideProgress() {
+  $(".progress").hidden = true;
+}
+
+function setStatus(text) {
+  $("[data-testid=status]").textContent = text;
+}
+
+function showError(message) {
+  const box = $("[data-testid=error]");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+// --- the tool panel, built from the tool's declared parameters ---------------------
+function buildControls(tool) {
+  const form = $(".params");
+  form.replaceChildren();
+  for (const param of tool.params) {
+    const label = document.createElement("label");
+    label.textContent = param.label;
+    let input;
+    if (param.kind === "choice") {
+      input = document.createElement("select");
+      for (const choice of param.choices) input.append(new Option(choice, choice, false, choice === param.default));
+    } else {
+      input = document.createElement("input");
+      input.type = param.kind === "bool" ? "checkbox" : "color";
+      if (param.kind === "bool") input.checked = param.default;
+      else input.value = param.default;
+    }
+    input.name = param.name;
+    input.title = param.help;
+    input.dataset.testid = `param-${param.name}`;
+    label.append(input);
+    form.append(label);
+  }
+  const sync = () => {
+    const color = form.elements.color;
+    if (color) color.closest("label").hidden = form.elements.output.value !== "color";
+    if (form.elements.model) form.elements.model.disabled = form.elements.classical.checked;
+  };
+  form.addEventListener("change", sync);
+  sync();
+}
+
+function readParams(tool) {
+  const form = $(".params");
+  const params = {};
+  for (const param of tool.params) {
+    const input = form.elements[param.name];
+    params[param.name] = param.kind === "bool" ? input.checked : input.value;
+  }
+  return params;
+}
+
+// --- input ------------------------------------------------------------------------
+let current = null; // {blob, name, url}
+let resultUrl = null;
+
+function setInput(blob, name) {
+  if (!blob) return;
+  if (current) URL.revokeObjectURL(current.url);
+  current = { blob, name: name || "image", url: URL.createObjectURL(blob) };
+  showError("");
+  $(".result").hidden = true;
+  const before = $(".before");
+  before.src = current.url;
+  before.onerror = () => $(".dims").textContent = `${current.name} — the browser cannot preview this file; Darkroom will still try to read it.`;
+  before.onload = () => $(".dims").textContent = `${current.name} — ${before.naturalWidth} × ${before.naturalHeight}`;
+  $(".after").hidden = true;
+  $(".split").hidden = true;
+  $(".compare").hidden = false;
+  $(".stage").classList.add("has-image");
+  $("[data-testid=run]").disabled = !toolSpec;
+}
+
+function wireInput() {
+  const input = $("[data-testid=file-input]");
+  input.addEventListener("change", () => setInput(input.files[0], input.files[0]?.name));
+  const drop = $(".drop");
+  drop.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); input.click(); }
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    document.addEventListener(type, (event) => { event.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    document.addEventListener(type, () => drop.classList.remove("over"));
+  }
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer.files[0];
+    if (file) setInput(file, file.name);
+  });
+  document.addEventListener("paste", (event) => {
+    const item = [...event.clipboardData.items].find((entry) => entry.kind === "file");
+    if (item) setInput(item.getAsFile(), "pasted image");
+  });
+  $(".split").addEventListener("input", (event) => {
+    $(".compare-frame").style.setProperty("--split", `${event.target.value}%`);
+  });
+}
+
+// --- running -------------------------------------------------------------------------
+let toolSpec = null;
+let running = false;
+
+function describeProvenance(provenance) {
+  const dl = $(".provenance-details dl");
+  dl.replaceChildren();
+  const t = provenance.timings_ms;
+  const rows = [
+    ["path", provenance.path === "model" ? "AI model" : "classical (not AI)"],
+    ["model", provenance.model ? `${provenance.model} (${provenance.variant})` : "—"],
+    ["backend", provenance.backend],
+    ["tier", provenance.tier],
+    ["reason", provenance.reason || "—"],
+    ["timings", Object.entries(t).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(", ")],
+    ["size", `${provenance.input_size.join(" × ")} → ${provenance.output_size.join(" × ")}`],
+    ...provenance.notes.map((note) => ["note", note]),
+    ...provenance.fallback_chain.map((step) => ["fallback", step]),
+  ];
+  for (const [key, value] of rows) {
+    dl.append(Object.assign(document.createElement("dt"), { textContent: key }));
+    dl.append(Object.assign(document.createElement("dd"), { textContent: value }));
+  }
+}
+
+async function runCurrent() {
+  if (!current || !toolSpec || running) return;
+  running = true;
+  const button = $("[data-testid=run]");
+  button.disabled = true;
+  showError("");
+  showProgress({ stage: "run", message: "Working…" });
+  try {
+    const { blob, provenance } = await run(TOOL_ID, current.blob, readParams(toolSpec));
+    if (resultUrl) URL.revokeObjectURL(resultUrl);
+    resultUrl = URL.createObjectURL(blob);
+    const after = $(".after");
+    await new Promise((resolve, reject) => {
+      after.onload = resolve;
+      after.onerror = () => reject(new Error("The result could not be displayed."));
+      after.src = resultUrl;
+    });
+    after.hidden = false;
+    $(".split").hidden = false;
+    const label = $("[data-testid=provenance]");
+    label.textContent = provenance.label;
+    label.dataset.provenance = JSON.stringify(provenance);
+    label.classList.toggle("classical", provenance.path !== "model");
+    describeProvenance(provenance);
+    const download = $("[data-testid=download]");
+    download.href = resultUrl;
+    download.download = `${current.name.replace(/\.[^.]+$/, "")}-${TOOL_ID}.png`;
+    $(".result").hidden = false;
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    hideProgress();
+    running = false;
+    button.disabled = !current;
+  }
+}
+
+function wireShortcuts() {
+  $("[data-testid=run]").addEventListener("click", runCurrent);
+  document.addEventListener("keydown", (event) => {
+    if (!(event.ctrlKey || event.metaKey)) return;
+    const key = event.key.toLowerCase();
+    if (key === "enter") { event.preventDefault(); runCurrent(); }
+    if (key === "o") { event.preventDefault(); $("[data-testid=file-input]").click(); }
+    if (key === "s" && !$(".result").hidden) { event.preventDefault(); $("[data-testid=download]").click(); }
+  });
+}
+
+// --- boot ----------------------------------------------------------------------------
+wireInput();
+wireShortcuts();
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("./service_worker.js").catch((err) => console.warn("offline support unavailable:", err));
+}
+
+ready.then((hello) => {
+  toolSpec = hello.tools.find((tool) => tool.id === TOOL_ID);
+  buildControls(toolSpec);
+  hideProgress();
+  const threads = hello.wasmThreads > 1 ? `${hello.wasmThreads} WASM threads` : "1 WASM thread";
+  setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · ${threads}`);
+  $("[data-testid=run]").disabled = !current;
+}).catch((err) => {
+  setStatus("Failed to start");
+  showError(`Darkroom could not start: ${err.message}`);
+});

@@ -1,0 +1,81 @@
+// Python's home: Pyodide, the darkroom package and onnxruntime-web all live in this
+// worker, so decoding, models and post-processing never block the page.
+// Protocol: the page posts {id, op, ...}; the worker answers {id, ok, value|error}
+// and sends {type: "progress", ...} events while booting and downloading.
+import { loadPyodide } from "./pyodide/pyodide.mjs";
+import * as bridge from "./bridge.js";
+
+const post = (message, transfer = []) => self.postMessage(message, transfer);
+const progress = (event) => post({ type: "progress", ...event });
+bridge.setProgressSink(progress);
+
+// Fetch the runtime's big files once with byte progress; Pyodide and onnxruntime
+// then get them from the HTTP or service-worker cache.
+async function prefetch(files) {
+  const total = files.reduce((sum, file) => sum + file.bytes, 0);
+  let loaded = 0;
+  const started = performance.now();
+  await Promise.all(files.map(async (file) => {
+    const response = await fetch(file.url);
+    if (!response.ok) throw new Error(`${file.url}: HTTP ${response.status}`);
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      loaded += value.byteLength;
+      const seconds = (performance.now() - started) / 1000;
+      progress({ stage: "runtime", file: "the Python runtime", loaded, total, bytesPerSecond: loaded / Math.max(seconds, 1e-3) });
+    }
+  }));
+}
+
+async function boot() {
+  const marks = { start: performance.now() };
+  const build = await (await fetch("./build.json")).json();
+  await prefetch(build.bootFiles);
+  progress({ stage: "python", message: "Starting Python" });
+  const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
+  marks.pyodide = performance.now();
+  progress({ stage: "packages", message: `Loading ${build.pyodidePackages.join(", ")}` });
+  await pyodide.loadPackage(build.pyodidePackages, { messageCallback: () => {}, errorCallback: console.warn });
+  marks.packages = performance.now();
+  const app = await (await fetch(build.appArchive)).arrayBuffer();
+  pyodide.unpackArchive(app, "zip", { extractDir: pyodide.runPython("import site; site.getsitepackages()[0]") });
+  pyodide.registerJsModule("darkroom_bridge", bridge);
+  const manifest = await (await fetch("./models/manifest.json")).text();
+  const { BrowserApp } = pyodide.pyimport("darkroom.browser");
+  const darkroom = BrowserApp(bridge, manifest);
+  marks.ready = performance.now();
+  const timings = {
+    pyodideMs: marks.pyodide - marks.start,
+    packagesMs: marks.packages - marks.pyodide,
+    appMs: marks.ready - marks.packages,
+    totalMs: marks.ready - marks.start,
+  };
+  return { darkroom, describe: JSON.parse(darkroom.describe()), build, timings, wasmThreads: bridge.wasmThreads() };
+}
+
+const booted = boot();
+
+const handlers = {
+  async hello() {
+    const { describe, build, timings, wasmThreads } = await booted;
+    return { ...describe, build, timings, wasmThreads, crossOriginIsolated: self.crossOriginIsolated };
+  },
+  async run({ tool, bytes, params }) {
+    const { darkroom } = await booted;
+    const reply = await darkroom.run(tool, bytes, JSON.stringify(params || {}));
+    if (reply.error) return { error: reply.error };
+    return { png: reply.png, provenance: JSON.parse(reply.provenance) };
+  },
+};
+
+self.onmessage = async ({ data }) => {
+  const { id, op, ...args } = data;
+  try {
+    const value = await handlers[op](args);
+    post({ id, ok: true, value }, value && value.png ? [value.png.buffer] : []);
+  } catch (err) {
+    post({ id, ok: false, error: String(err && err.message ? err.message : err) });
+  }
+};
