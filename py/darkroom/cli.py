@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
 from . import imaging, models
-from .engine import ToolError, run_tool
+from .engine import ToolError, choose_model, run_tool
 from .provenance import Stopwatch
 from .runtime import CpuRuntime
 from .tiers import DEFAULT as DEFAULT_TIER
@@ -21,8 +20,9 @@ from .tools import Tool, registry
 
 def _add_tool_command(commands, tool: Tool) -> None:
     parser = commands.add_parser(tool.id, help=tool.description, description=tool.description)
-    parser.add_argument("input", type=Path, help="image to read")
-    parser.add_argument("output", type=Path, help="PNG to write")
+    # dest names differ from tool params (remove-background has an "output" param).
+    parser.add_argument("source", metavar="IN", type=Path, help="image to read")
+    parser.add_argument("destination", metavar="OUT", type=Path, help="PNG to write")
     parser.add_argument("--json", action="store_true", help="print the provenance as JSON on the last line")
     for param in tool.all_params():
         flag = f"--{param.name}"
@@ -38,18 +38,19 @@ def _run_tool_command(args) -> int:
     tool: Tool = args.tool
     params = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
     manifest = models.load_manifest()
-    if tool.models and not params.get("classical"):
-        spec = manifest.get(params.get("model", tool.models[0]))
-        if spec is not None and not (models.cache_dir() / spec.files[0].name).is_file():
-            return _fail(f"model {spec.id} is not downloaded; run `darkroom models fetch` (or pass --classical)")
+    runtime = CpuRuntime()
     watch = Stopwatch()
     try:
+        if tool.models and not params.get("classical"):
+            spec = choose_model(tool, params.get("model", "auto"), runtime, manifest)
+            if not (models.cache_dir() / spec.files[0].name).is_file():
+                return _fail(f"model {spec.id} is not downloaded; run `darkroom models fetch` (or pass --classical)")
         with watch.phase("decode"):
-            image = imaging.decode(args.input.read_bytes())
-        result = asyncio.run(run_tool(tool, image, params, runtime=CpuRuntime(), models=manifest,
+            image = imaging.decode(args.source.read_bytes())
+        result = asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,
                                       tier=DEFAULT_TIER, watch=watch))
         with watch.phase("encode"):
-            args.output.write_bytes(imaging.encode_png(result.pixels))
+            args.destination.write_bytes(imaging.encode_png(result.pixels))
     except OSError as exc:
         return _fail(f"cannot access {exc.filename}: {exc.strerror}")
     except (imaging.ImageError, ToolError) as exc:

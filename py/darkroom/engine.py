@@ -43,6 +43,28 @@ async def _run_model(tool, spec, runtime, pixels, params, watch):
     return output, session.backend
 
 
+def choose_model(tool: Tool, requested: str, runtime: Runtime | None, models: dict[str, ModelSpec]) -> ModelSpec:
+    """The manifest entry to run: the one requested, or for ``"auto"`` the tool's model
+    whose variant the runtime runs best.
+
+    Raises
+    ------
+    ToolError
+        The requested model is not in the manifest for this tool.
+    """
+    if requested != "auto":
+        spec = models.get(requested)
+        if spec is None or spec.tool != tool.id:
+            raise ToolError(f"Model {requested} is not available for {tool.id}.")
+        return spec
+    candidates = [models[m] for m in tool.models if m in models]
+    if not candidates:
+        raise ToolError(f"No model for {tool.id} is listed in the model manifest.")
+    preference = getattr(runtime, "variant_preference", ())
+    rank = {variant: i for i, variant in enumerate(preference)}
+    return min(candidates, key=lambda spec: rank.get(spec.variant, len(rank)))
+
+
 async def run_tool(
     tool: Tool,
     image: Decoded,
@@ -93,9 +115,7 @@ async def run_tool(
     elif not tool.models:
         reason = "This tool has no AI model yet."
     else:
-        spec = models.get(params["model"])
-        if spec is None or spec.tool != tool.id:
-            raise ToolError(f"Model {params['model']} is not available for {tool.id}.")
+        spec = choose_model(tool, params["model"], runtime, models)
         if runtime is None:
             reason = "No model runtime on this host; ran the classical fallback."
         else:

@@ -4,19 +4,27 @@ import asyncio
 import base64
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import iou
 from darkroom import imaging, models
 from darkroom.engine import run_tool
 from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT
 from darkroom.tools import registry
+from helpers import iou
 
 pytestmark = pytest.mark.e2e
+
+# Resolves when a run ends either way; returns the error text or "".
+RUN_ENDED = """() => {
+  const error = document.querySelector('[data-testid=error]');
+  const result = document.querySelector('.result');
+  return (!error.hidden && error.textContent) || (!result.hidden && 'ok');
+}"""
 
 READ_RESULT = """async () => {
   const img = document.querySelector('[data-testid=result-image]');
@@ -25,11 +33,31 @@ READ_RESULT = """async () => {
   return btoa(s);
 }"""
 
+# Calls window.darkroom.run on bytes given as base64; returns {png (base64), provenance} or {error}.
+RUN_HOOK = """async ([b64, params]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  try {
+    const { blob, provenance } = await window.darkroom.run('remove-background', new Blob([bytes]), params);
+    const out = new Uint8Array(await blob.arrayBuffer());
+    let s = ''; for (const b of out) s += String.fromCharCode(b);
+    return { png: btoa(s), provenance };
+  } catch (err) { return { error: err.message }; }
+}"""
+
+
+def run_hook(page, photo: bytes, params: dict) -> dict:
+    reply = page.evaluate(RUN_HOOK, [base64.b64encode(photo).decode(), params])
+    if "png" in reply:
+        reply["image"] = Image.open(io.BytesIO(base64.b64decode(reply["png"])))
+    return reply
+
 
 def cpython_alpha(photo: bytes, model_id: str) -> np.ndarray:
-    manifest = models.load_manifest()
-    result = asyncio.run(run_tool(registry()["remove-background"], imaging.decode(photo), {"model": model_id},
-                                  runtime=CpuRuntime(), models=manifest, tier=DEFAULT))
+    """The same model on the CPU through onnxruntime (in a thread: Playwright owns this one's event loop)."""
+    job = run_tool(registry()["remove-background"], imaging.decode(photo), {"model": model_id},
+                   runtime=CpuRuntime(), models=models.load_manifest(), tier=DEFAULT)
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, job).result()
     assert result.provenance.path == "model"
     return result.pixels[..., 3]
 
@@ -40,17 +68,18 @@ def test_page_cuts_out_with_isnet_on_wasm(app, site, tmp_path, cat_photo):
     photo.write_bytes(cat_photo)
     page.get_by_test_id("file-input").set_input_files(str(photo))
     page.get_by_test_id("run").click()
-    label = page.get_by_test_id("provenance")
-    label.wait_for(state="visible")
+    outcome = page.wait_for_function(RUN_ENDED).json_value()
+    assert outcome == "ok", f"the page showed an error: {outcome}"
 
+    label = page.get_by_test_id("provenance")
     provenance = json.loads(label.get_attribute("data-provenance"))
     assert provenance["path"] == "model"
     assert provenance["model"].startswith("isnet-")
     assert provenance["backend"] == "wasm"
+    assert provenance["input_size"] == [451, 300]
     assert "isnet" in label.inner_text().lower() and "wasm" in label.inner_text()
 
-    png = base64.b64decode(page.evaluate(READ_RESULT))
-    result = Image.open(io.BytesIO(png))
+    result = Image.open(io.BytesIO(base64.b64decode(page.evaluate(READ_RESULT))))
     assert result.format == "PNG" and result.mode == "RGBA"
     assert result.size == (451, 300)
 
@@ -59,4 +88,43 @@ def test_page_cuts_out_with_isnet_on_wasm(app, site, tmp_path, cat_photo):
     assert 0.2 < browser_mask.mean() < 0.95, "the cat should be a real part of the frame, not all or nothing"
     agreement = iou(browser_mask, reference_mask)
     assert agreement >= 0.98, f"browser vs CPython mask IoU {agreement:.4f}"
+    assert page.get_by_test_id("download").get_attribute("href").startswith("blob:")
     assert requests.foreign(site) == [], f"requests left 127.0.0.1: {requests.foreign(site)}"
+
+
+def test_hook_runs_the_other_variant_and_survives_bad_input(app, site, astronaut_photo):
+    page, requests = app
+    bad = run_hook(page, b"this is not an image", {})
+    assert "not an image" in bad["error"]
+    reply = run_hook(page, astronaut_photo, {"model": "isnet-fp16", "output": "mask"})
+    assert reply["provenance"]["model"] == "isnet-fp16" and reply["provenance"]["backend"] == "wasm"
+    assert reply["image"].mode == "L" and reply["image"].size == (512, 512)
+    browser_mask = np.asarray(reply["image"]) >= 128
+    agreement = iou(browser_mask, cpython_alpha(astronaut_photo, "isnet-fp16") >= 128)
+    assert agreement >= 0.98, f"fp16 browser vs CPython mask IoU {agreement:.4f}"
+    assert requests.foreign(site) == []
+
+
+def test_page_stays_responsive_while_the_model_runs(app, astronaut_photo):
+    page, _ = app
+    # Longest gap between main-thread timer ticks while a full model run is in flight.
+    longest_gap_ms = page.evaluate("""async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      let last = performance.now(), longest = 0, running = true;
+      const tick = () => { const now = performance.now(); longest = Math.max(longest, now - last); last = now;
+                           if (running) setTimeout(tick, 10); };
+      tick();
+      await window.darkroom.run('remove-background', new Blob([bytes]), {});
+      running = false;
+      return longest;
+    }""", base64.b64encode(astronaut_photo).decode())
+    assert longest_gap_ms < 250, f"the main thread was blocked for {longest_gap_ms:.0f} ms"
+
+
+def test_classical_path_in_page(app, site, cat_photo):
+    page, _ = app
+    build = page.evaluate("fetch('./build.json').then((r) => r.json())")
+    if not build["classicalInPage"]:
+        pytest.skip("this build has no verified scikit-image wasm wheel (issue 3), so the classical path cannot run in the page")
+    reply = run_hook(page, cat_photo, {"classical": True})
+    assert reply["provenance"]["path"] == "classical" and reply["provenance"]["backend"] == "python"

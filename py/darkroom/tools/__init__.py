@@ -61,7 +61,7 @@ class Tool:
     Attributes
     ----------
     models : tuple of str
-        Manifest ids this tool can run, the default first.
+        Manifest ids this tool can run.
     classical : callable(pixels, params) -> ndarray
         The scikit-image path; honest work, never presented as AI.
     prepare : callable(spec, pixels, params) -> dict of ndarray
@@ -84,8 +84,8 @@ class Tool:
         extra = [Param("classical", "Classical only", "bool", False,
                        help="Skip the AI model and run the scikit-image algorithm.")]
         if self.models:
-            extra.append(Param("model", "Model", "choice", self.models[0], self.models,
-                               help="Which neural network to run."))
+            extra.append(Param("model", "Model", "choice", "auto", ("auto",) + self.models,
+                               help="Which neural network to run; auto picks the best for this device."))
         object.__setattr__(self, "engine_params", tuple(extra))
 
     def all_params(self) -> tuple[Param, ...]:

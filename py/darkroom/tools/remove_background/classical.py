@@ -68,9 +68,14 @@ _SHARP_EDGE_RATIO = 0.2
 # Window (work pixels) over which the local contrast of an edge is measured;
 # it must span a soft shadow's ramp to see the shadow's full contrast.
 _CONTRAST_WINDOW = 11
-# Guided-filter window radius (work pixels) and regularisation (sRGB^2).
-_GUIDE_RADIUS = 2
-_GUIDE_EPS = 2e-3
+# Half-width (work pixels) of the uncertain ring around the mask boundary
+# that is re-decided from colour at full resolution; it must cover the
+# segmentation's own boundary error (about a pixel).
+_RING = 2
+# Window radius (work pixels, > _RING) and regularisation (sRGB^2) of the
+# local colour models.
+_GUIDE_RADIUS = 4
+_GUIDE_EPS = 1e-4
 # Smallest accepted work size: below this the border frame is meaningless.
 _MIN_WORK_SIZE = 32
 
@@ -392,8 +397,11 @@ def _segment(lab: np.ndarray, grad: np.ndarray, d_full: np.ndarray, d_shadow: np
 
     Returns
     -------
-    ndarray
+    fg : ndarray
         bool (h, w) subject mask (may be empty).
+    confident : ndarray
+        bool (h, w) pixels whose side is known from colour alone: the
+        watershed markers, as opposed to pixels the flooding assigned.
     """
     # Thresholds scale with the backdrop's own noise so paper texture does
     # not seed subject markers; the floors cover model error on clean shots.
@@ -416,16 +424,15 @@ def _segment(lab: np.ndarray, grad: np.ndarray, d_full: np.ndarray, d_shadow: np
     markers[sure_fg] = 2
     cand_lbl, n_cand = ndi.label(cand)
     markers[cand] = cand_lbl[cand] + 2
-    if not sure_fg.any() and n_cand == 0:
-        return np.zeros(d_full.shape, dtype=bool)
-    if not sure_bg.any():
-        return np.ones(d_full.shape, dtype=bool)
+    if not sure_bg.any() or not (sure_fg.any() or n_cand):
+        # Nothing to separate: the caller keeps the whole image.
+        return np.zeros(d_full.shape, dtype=bool), sure_bg | sure_fg
 
     labels = segmentation.watershed(grad, markers)
     fg = labels == 2
     if n_cand:
         fg |= _sharp_candidates(labels, n_cand, sharp)
-    return fg
+    return fg, sure_bg | sure_fg | cand
 
 
 def _core(d: np.ndarray, t: float) -> np.ndarray:
@@ -566,58 +573,84 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return ndi.uniform_filter(x, size=size, mode="reflect")
 
 
-def _guided_coefficients(guide: np.ndarray, p: np.ndarray, r: int, eps: float):
-    """Colour guided filter (He et al.) coefficients, box-averaged.
+def _matting_coefficients(guide: np.ndarray, p: np.ndarray, known: np.ndarray,
+                          r: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Local linear colour models of alpha, learnt from confident pixels only.
+
+    A guided filter (He et al.) whose window statistics are weighted by
+    ``known``: each window fits ``alpha ~ a . rgb + b`` to the confident
+    subject (p = 1) and backdrop (p = 0) pixels in it, then coefficients are
+    averaged over the windows that saw *both* classes. Leaving the uncertain
+    ring out of the fit is what keeps the backdrop colour at alpha 0 right
+    next to the subject (no halo), even if the mask is off by a pixel there.
 
     Parameters
     ----------
     guide : ndarray
         float32 (h, w, 3) guide image in [0, 1].
     p : ndarray
-        float32 (h, w) input to filter (the feathered mask).
+        float32 (h, w) binary mask (1 = subject).
+    known : ndarray
+        bool (h, w) pixels whose label is trusted.
     r : int
-        Window radius in pixels.
+        Window radius in pixels; must exceed the uncertain ring's half-width.
     eps : float
-        Regularisation; larger keeps the output closer to a smoothed ``p``.
+        Regularisation of the colour covariance.
 
     Returns
     -------
     a : ndarray
-        float32 (h, w, 3) mean linear coefficients.
+        float32 (h, w, 3) colour coefficients.
     b : ndarray
-        float32 (h, w) mean offset; filtered value is ``a . I + b``.
+        float32 (h, w) offsets; where no window saw both classes, ``a = 0``
+        and ``b = p``.
     """
     I = guide.astype(np.float64)
-    p = p.astype(np.float64)
-    mI = _box(I, r)
-    mp = _box(p, r)
-    cov_Ip = _box(I * p[..., None], r) - mI * mp[..., None]
+    wt = known.astype(np.float64)
+    pw = p.astype(np.float64) * wt
+    n = np.maximum(_box(wt, r), 1e-12)
+    mI = _box(I * wt[..., None], r) / n[..., None]
+    mp = _box(pw, r) / n
+    # A window is usable if it holds a fair share of both classes.
+    both = (n > 0.25) & (mp > 0.05) & (mp < 0.95)
     a = np.zeros_like(I)
-    # Where p is constant over the window cov_Ip = 0 and so is a: solve the
-    # 3x3 systems only where the mask actually changes.
-    live = np.abs(cov_Ip).max(axis=-1) > 1e-9
-    if live.any():
-        outer = I[..., :, None] * I[..., None, :]
-        var = _box(outer.reshape(I.shape[:2] + (9,)), r).reshape(I.shape[:2] + (3, 3))
-        var = var[live] - mI[live][:, :, None] * mI[live][:, None, :] + eps * np.eye(3)
-        a[live] = np.linalg.solve(var, cov_Ip[live][..., None])[..., 0]
+    if both.any():
+        cov_Ip = _box(I * pw[..., None], r)[both] / n[both, None] - mI[both] * mp[both, None]
+        iw = I * wt[..., None]
+        var = np.empty(cov_Ip.shape + (3,))
+        for i in range(3):
+            for j in range(i, 3):
+                v = _box(iw[..., i] * I[..., j], r)[both] / n[both]
+                var[:, i, j] = var[:, j, i] = v - mI[both, i] * mI[both, j]
+        var += eps * np.eye(3)
+        a[both] = np.linalg.solve(var, cov_Ip[..., None])[..., 0]
     b = mp - np.einsum("...c,...c->...", a, mI)
-    return _box(a, r).astype(np.float32), _box(b, r).astype(np.float32)
+    # Average over usable windows only; elsewhere fall back to the mask.
+    cnt = _box(both.astype(np.float64), r)
+    ok = cnt > 1e-6
+    a_bar = np.where(ok[..., None], _box(a * both[..., None], r) / np.maximum(cnt, 1e-6)[..., None], 0.0)
+    b_bar = np.where(ok, _box(b * both, r) / np.maximum(cnt, 1e-6), p)
+    return a_bar.astype(np.float32), b_bar.astype(np.float32)
 
 
-def _full_res_alpha(mask: np.ndarray, small: np.ndarray, img: np.ndarray,
-                    extent: tuple[int, int]) -> np.ndarray:
+def _full_res_alpha(mask: np.ndarray, confident: np.ndarray, small: np.ndarray,
+                    img: np.ndarray, extent: tuple[int, int]) -> np.ndarray:
     """Soft full-resolution alpha from the work-resolution mask.
 
-    Fast guided filter: coefficients are computed at work resolution and
-    applied to the full-resolution photo, so edges follow the real image
-    detail rather than the blocky work grid. Only the band around the edge is
-    evaluated at full resolution; elsewhere alpha is exactly 0 or 1.
+    Pixels near the mask boundary that were not labelled from colour alone
+    form an uncertain ring (a trimap). Local colour models learnt at work
+    resolution from the confident pixels (see
+    :func:`_matting_coefficients`) are interpolated to full resolution and
+    applied to the full-resolution photo inside the ring, so the edge follows
+    the real image detail (anti-aliasing, fine shapes) instead of the coarse
+    work grid. Outside the ring alpha is exactly 0 or 1.
 
     Parameters
     ----------
     mask : ndarray
         bool (h, w) subject mask at work resolution.
+    confident : ndarray
+        bool (h, w) pixels whose side is known from colour (markers).
     small : ndarray
         float32 (h, w, 3) work image (the guide).
     img : ndarray
@@ -633,40 +666,42 @@ def _full_res_alpha(mask: np.ndarray, small: np.ndarray, img: np.ndarray,
     H, W = img.shape[:2]
     h, w = mask.shape
     maskf = mask.astype(np.float32)
-    # Guided model per work pixel: alpha = coef[..., :3] . rgb + coef[..., 3].
-    # Away from the edge it is exactly the binary mask (a = 0, b = mask).
+    se = np.ones((3, 3), dtype=bool)
+    # border_value=1: the image frame is not an object boundary (a product
+    # standing on the bottom edge stays opaque to the edge).
+    far_fg = ndi.binary_erosion(mask, se, iterations=_RING, border_value=1)
+    far_bg = ~ndi.binary_dilation(mask, se, iterations=_RING)
+    # Marker pixels are trusted closer to the edge (but not on it, where
+    # smoothing blurs colours): this keeps thin parts, which have no pixel
+    # far from an edge, learnable.
+    on_edge = ndi.binary_dilation(mask, se) & ~ndi.binary_erosion(mask, se, border_value=1)
+    ring = ~(far_fg | far_bg | (confident & ~on_edge))
     coef = np.zeros((h, w, 4), dtype=np.float32)
     coef[..., 3] = maskf
-    edge = mask ^ ndi.binary_erosion(mask, border_value=1)
-    if edge.any():
-        # Filter only the edge's bounding box plus the filter's reach
-        # (feather ~3 px, two box passes 2 r).
-        ys, xs = np.nonzero(edge)
-        pad = 2 * _GUIDE_RADIUS + 6
+    if ring.any():
+        # Fit only over the ring's bounding box plus the windows' reach.
+        ys, xs = np.nonzero(ring)
+        pad = 2 * _GUIDE_RADIUS + 1
         y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
         x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
-        p = filters.gaussian(maskf[y0:y1, x0:x1], sigma=0.7, preserve_range=True)
-        ga, gb = _guided_coefficients(small[y0:y1, x0:x1], p, r=_GUIDE_RADIUS, eps=_GUIDE_EPS)
-        coef[y0:y1, x0:x1, :3] = ga
-        coef[y0:y1, x0:x1, 3] = gb
-    # Evaluate the model only where it differs from the mask (+1 pixel for
-    # interpolation); everywhere else alpha is exactly 0 or 1.
-    active = (np.abs(coef[..., :3]).sum(axis=-1) > 1e-4) | (np.abs(coef[..., 3] - maskf) > 1e-4)
-    band = ndi.binary_dilation(active, structure=np.ones((3, 3), bool))
+        ca, cb = _matting_coefficients(small[y0:y1, x0:x1], maskf[y0:y1, x0:x1],
+                                       ~ring[y0:y1, x0:x1], r=_GUIDE_RADIUS, eps=_GUIDE_EPS)
+        coef[y0:y1, x0:x1, :3] = ca
+        coef[y0:y1, x0:x1, 3] = cb
 
     if (h, w) == (H, W):
         # No resampling: the sanitised work copy is the full-resolution image.
         alpha = maskf
-        rows, cols = np.nonzero(band)
-        c = coef[band]
-        pix = small[band]
+        rows, cols = np.nonzero(ring)
+        c = coef[ring]
+        pix = small[ring]
     else:
-        # Nearest work pixel for the flat interior / exterior...
+        # Nearest work pixel decides sure subject / backdrop / ring...
         yn = np.clip(np.round((np.arange(H) + 0.5) * (h / extent[0]) - 0.5), 0, h - 1).astype(np.intp)
         xn = np.clip(np.round((np.arange(W) + 0.5) * (w / extent[1]) - 0.5), 0, w - 1).astype(np.intp)
         alpha = maskf[yn][:, xn]
-        # ...and the edge band in full detail from the full-resolution photo.
-        rows, cols = np.nonzero(band[yn][:, xn])
+        # ...and the ring is evaluated from the full-resolution photo.
+        rows, cols = np.nonzero(ring[yn][:, xn])
         c = _sample_bilinear(coef, rows, cols, _bilinear_taps(H, h, extent[0]),
                              _bilinear_taps(W, w, extent[1]))
         pix = np.nan_to_num(img[rows, cols], nan=0.0, posinf=1.0, neginf=0.0)
@@ -748,8 +783,8 @@ def estimate_alpha(rgb: np.ndarray, *, work_size: int = 512) -> np.ndarray:
     if bg is None:
         return keep_all
     d_full, d_shadow = _distances(lab, bg)
-    fg = _segment(lab, grad, d_full, d_shadow, border, noise)
+    fg, confident = _segment(lab, grad, d_full, d_shadow, border, noise)
     fg = _cleanup(fg)
     if not fg.any() or fg.all():
         return keep_all
-    return _full_res_alpha(fg, small, img, extent)
+    return _full_res_alpha(fg, confident, small, img, extent)
