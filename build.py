@@ -36,7 +36,7 @@ REQUIRED_PACKAGES = ("numpy", "pillow")
 # Shipped when every wheel can be had; the classical tools need them in the page.
 OPTIONAL_PACKAGES = ("scipy", "scikit-image")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js")
+WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.svg")
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)

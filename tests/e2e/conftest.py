@@ -63,9 +63,11 @@ def app(browser, site):
     page.set_default_timeout(RUN_TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A missing file or a failed script shows up here first.
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.goto(site)
     page.wait_for_function("window.darkroom !== undefined")
-    page.evaluate("window.darkroom.ready", )
+    page.evaluate("window.darkroom.ready")
     yield page, log
     context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    assert not errors, f"errors in the page: {errors}"

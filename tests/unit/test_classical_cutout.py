@@ -181,6 +181,40 @@ def scene(name):
         subj = texture(h, w, rng, (0.2, 0.1, 0.4), (0.8, 0.5, 0.95))
         bg = solid(h, w, (0.93, 0.93, 0.9))
         return compose(bg, cover, subj), cover
+    if name == "grey_subject_in_own_shadow":
+        h, w = 480, 640
+        # A neutral grey object is itself "darker with the same chroma": only
+        # its crisp outline tells it from the soft shadow it casts.
+        cover = ellipse(h, w, 230, 300, 140, 180)
+        subj = texture(h, w, rng, (0.5, 0.5, 0.5), (0.62, 0.62, 0.62), stripes=False)
+        sh = ndi.gaussian_filter(ellipse(h, w, 300, 380, 130, 200), 12)
+        sh = 0.35 * sh / sh.max()
+        bg = solid(h, w, (0.97, 0.97, 0.97)) * (1 - sh)[..., None]
+        return compose(bg, cover, subj), cover
+    if name == "shadow_reaching_frame_edge":
+        h, w = 480, 640
+        cover = blob(h, w, 220, 300, 130, rng)
+        subj = texture(h, w, rng, (0.1, 0.4, 0.3), (0.5, 0.9, 0.6))
+        sh = ndi.gaussian_filter(ellipse(h, w, 390, 430, 150, 300), 15)
+        sh = 0.4 * sh / sh.max()
+        bg = solid(h, w, (0.95, 0.94, 0.92)) * (1 - sh)[..., None]
+        return compose(bg, cover, subj), cover
+    if name == "subject_touching_three_edges":
+        h, w = 400, 600
+        # A close-up cropped left, right and bottom: most of the frame's
+        # border is subject, only the top and upper sides show the backdrop.
+        cover = rounded_box(h, w, 150, -50, 500, 650, 40)
+        subj = texture(h, w, rng, (0.6, 0.1, 0.1), (1.0, 0.5, 0.4))
+        return compose(solid(h, w, (0.95, 0.95, 0.95)), cover, subj), cover
+    if name == "thin_parts":
+        h, w = 480, 640
+        # A body with a thin handle and a separate thin rod (a few px wide).
+        body = ellipse(h, w, 300, 320, 100, 130)
+        handle = rounded_box(h, w, 40, 317, 300, 323, 2.99)
+        rod = rounded_box(h, w, 60, 497, 300, 501, 1.99)
+        cover = np.maximum(np.maximum(body, handle), rod)
+        subj = texture(h, w, rng, (0.1, 0.3, 0.6), (0.6, 0.8, 1.0))
+        return compose(solid(h, w, (0.96, 0.96, 0.96)), cover, subj), cover
     raise KeyError(name)
 
 
@@ -194,6 +228,10 @@ SCENES = [
     "dark_subject_on_white",
     "light_subject_on_dark_grey",
     "subject_touching_bottom_edge",
+    "grey_subject_in_own_shadow",
+    "shadow_reaching_frame_edge",
+    "subject_touching_three_edges",
+    "thin_parts",
 ]
 
 
