@@ -41,7 +41,10 @@ def build(package_dir, resource, out_path):
             start, end = chunk["offsets"]
             if start != written:
                 raise RecipeError(f"chunk {chunk['hash']} starts at {start}, expected {written}")
-            data = (dist / chunk["hash"]).read_bytes()
+            try:
+                data = (dist / chunk["hash"]).read_bytes()
+            except FileNotFoundError as exc:
+                raise RecipeError(f"chunk {chunk['hash']} is missing from the package") from exc
             if len(data) != end - start:
                 raise RecipeError(f"chunk {chunk['hash']} is {len(data)} bytes, expected {end - start}")
             if hashlib.sha256(data).hexdigest() != chunk["hash"]:

