@@ -77,7 +77,7 @@ function showError(message) {
 }
 
 // --- the tool panel, built from the tool's declared parameters ---------------------
-function buildControls(tool) {
+function buildControls(tool, classicalInPage) {
   const form = $(".params");
   form.replaceChildren();
   for (const param of tool.params) {
@@ -95,6 +95,10 @@ function buildControls(tool) {
     }
     input.name = param.name;
     input.title = param.help;
+    if (param.name === "classical" && !classicalInPage) {
+      input.disabled = true;
+      input.title = "Unavailable in this build: scikit-image has no browser build here.";
+    }
     input.dataset.testid = `param-${param.name}`;
     label.append(input);
     form.append(label);
@@ -248,12 +252,16 @@ if ("serviceWorker" in navigator) {
 
 ready.then((hello) => {
   toolSpec = hello.tools.find((tool) => tool.id === TOOL_ID);
-  buildControls(toolSpec);
+  buildControls(toolSpec, hello.build.classicalInPage);
   hideProgress();
   const threads = hello.wasmThreads > 1 ? `${hello.wasmThreads} WASM threads` : "1 WASM thread";
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · ${threads}`);
   $("[data-testid=run]").disabled = !current;
-}).catch((err) => {
+  // Fetch and verify the default model now, so the first run does not wait for it.
+  call("warm", { tool: TOOL_ID })
+    .catch((err) => console.warn("model warm-up failed; the run will retry:", err))
+    .finally(() => { if (!running) hideProgress(); });
+}, (err) => {
   setStatus("Failed to start");
   showError(`Darkroom could not start: ${err.message}`);
 });

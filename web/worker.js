@@ -62,6 +62,10 @@ const handlers = {
     const { describe, build, timings, wasmThreads } = await booted;
     return { ...describe, build, timings, wasmThreads, crossOriginIsolated: self.crossOriginIsolated };
   },
+  async warm({ tool }) {
+    const { darkroom } = await booted;
+    return darkroom.warm(tool);
+  },
   async run({ tool, bytes, params }) {
     const { darkroom } = await booted;
     const reply = await darkroom.run(tool, bytes, JSON.stringify(params || {}));
@@ -76,6 +80,9 @@ self.onmessage = async ({ data }) => {
     const value = await handlers[op](args);
     post({ id, ok: true, value }, value && value.png ? [value.png.buffer] : []);
   } catch (err) {
-    post({ id, ok: false, error: String(err && err.message ? err.message : err) });
+    // A Python traceback's last line names the failure; the whole of it goes to the console.
+    console.error(err);
+    const lines = String(err && err.message ? err.message : err).trim().split("\n");
+    post({ id, ok: false, error: `Something went wrong inside Darkroom: ${lines[lines.length - 1]}` });
   }
 };

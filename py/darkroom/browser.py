@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from js import Object
 from pyodide.ffi import create_proxy, to_js
 
 from . import imaging
-from .engine import ToolError, run_tool
+from .engine import ToolError, choose_model, run_tool
 from .models import ModelError, parse_manifest
 from .provenance import Stopwatch
 from .runtime import RuntimeFailure, Session
@@ -41,14 +42,22 @@ class BrowserRuntime:
     def __init__(self, bridge, backend: str = "wasm") -> None:
         self._bridge = bridge
         self._backend = backend
-        self._sessions: dict[str, Session] = {}
+        # One load per model, shared by whoever asks while it is in flight (warm-up and a run).
+        self._sessions: dict[str, asyncio.Future] = {}
+
+    async def _create(self, spec) -> Session:
+        reply = (await self._bridge.loadModel(json.dumps(spec.to_dict()), self._backend)).to_py()
+        _raise_for(reply)
+        return Session(spec.id, reply["backend"], reply["loadMs"], reply["handle"])
 
     async def load(self, spec):
         if spec.id not in self._sessions:
-            reply = (await self._bridge.loadModel(json.dumps(spec.to_dict()), self._backend)).to_py()
-            _raise_for(reply)
-            self._sessions[spec.id] = Session(spec.id, reply["backend"], reply["loadMs"], reply["handle"])
-        return self._sessions[spec.id]
+            self._sessions[spec.id] = asyncio.ensure_future(self._create(spec))
+        try:
+            return await self._sessions[spec.id]
+        except Exception:
+            self._sessions.pop(spec.id, None)  # let the next run try again
+            raise
 
     async def run(self, session, feeds, outputs):
         proxies = {name: create_proxy(np.ascontiguousarray(array)) for name, array in feeds.items()}
@@ -77,6 +86,22 @@ class BrowserApp:
         self.models = parse_manifest(json.loads(manifest_json))
         self.tools = registry()
         self.runtime = BrowserRuntime(bridge)
+
+    async def warm(self, tool_id: str) -> str:
+        """Download, verify and load the model a default run of ``tool_id`` would use.
+
+        Returns the model id, or ``""`` when the tool has no model; failures are left
+        for the run to report (and fall back from).
+        """
+        tool = self.tools[tool_id]
+        if not tool.models:
+            return ""
+        spec = choose_model(tool, "auto", self.runtime, self.models)
+        try:
+            await self.runtime.load(spec)
+        except (ModelError, RuntimeFailure):
+            pass
+        return spec.id
 
     def describe(self) -> str:
         """Tools and models as JSON, for the page to build its controls."""
