@@ -96,6 +96,12 @@ class WheelSources:
         if pypi:
             yield pypi / file_name
 
+    def keep(self, verified: Path) -> None:
+        """Remember a verified file in the cache, so the next build needs no source."""
+        if verified.parent != self.cache:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(verified, self.cache / verified.name)
+
     def _from_cdn(self, file_name: str) -> Path | None:
         if not self._cdn_ok:
             return None
@@ -140,9 +146,7 @@ def gather_wheels(lock: dict, names: tuple[str, ...], sources: WheelSources, out
             continue
         for candidate in sources.candidates(entry["file_name"]):
             if candidate.is_file() and sha256(candidate) == entry["sha256"]:
-                sources.cache.mkdir(parents=True, exist_ok=True)
-                if candidate.parent != sources.cache:
-                    shutil.copy2(candidate, sources.cache / entry["file_name"])
+                sources.keep(candidate)
                 shutil.copy2(candidate, target)
                 break
             if candidate.is_file():

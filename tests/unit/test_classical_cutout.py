@@ -78,6 +78,13 @@ def solid(h, w, rgb):
     return np.broadcast_to(np.asarray(rgb, np.float32), (h, w, 3)).copy()
 
 
+def shadowed(backdrop, caster, sigma, depth):
+    """Darken ``backdrop`` by a soft shadow: ``caster`` blurred by ``sigma``, at most ``depth``."""
+    shade = ndi.gaussian_filter(caster, sigma)
+    shade = depth * shade / shade.max()
+    return backdrop * (1 - shade)[..., None]
+
+
 def compose(backdrop, cover, subject):
     """Alpha-blend ``subject`` over ``backdrop`` with coverage ``cover``."""
     a = cover[..., None]
@@ -145,10 +152,7 @@ def scene(name):
         subj = texture(h, w, rng, (0.15, 0.3, 0.6), (0.6, 0.75, 0.95))
         # Cast shadow: a blurred ellipse offset down-right from the subject,
         # darkening the backdrop by up to ~38 %.
-        sh = ellipse(h, w, 330, 420, 70, 190)
-        sh = ndi.gaussian_filter(sh, 14)
-        sh = 0.38 * sh / sh.max()
-        bg = solid(h, w, (0.96, 0.96, 0.95)) * (1 - sh)[..., None]
+        bg = shadowed(solid(h, w, (0.96, 0.96, 0.95)), ellipse(h, w, 330, 420, 70, 190), sigma=14, depth=0.38)
         bg += 0.01 * rng.standard_normal((h, w, 3))
         return compose(bg, cover, subj), cover
     if name == "contact_shadow_under_subject":
@@ -156,18 +160,14 @@ def scene(name):
         cover = ellipse(h, w, 230, 260, 150, 110)
         subj = texture(h, w, rng, (0.6, 0.1, 0.3), (0.95, 0.5, 0.7))
         # Soft shadow pooled beneath the object, wider than it.
-        sh = ndi.gaussian_filter(ellipse(h, w, 385, 265, 35, 150), 10)
-        sh = 0.4 * sh / sh.max()
-        bg = solid(h, w, (0.98, 0.98, 0.98)) * (1 - sh)[..., None]
+        bg = shadowed(solid(h, w, (0.98, 0.98, 0.98)), ellipse(h, w, 385, 265, 35, 150), sigma=10, depth=0.4)
         return compose(bg, cover, subj), cover
     if name == "dark_subject_on_white":
         h, w = 480, 560
         cover = blob(h, w, 240, 280, 160, rng)
         subj = texture(h, w, rng, (0.03, 0.03, 0.05), (0.22, 0.2, 0.25))
         # The dark subject also casts a soft shadow: dark vs shadow must be told apart.
-        sh = ndi.gaussian_filter(ellipse(h, w, 300, 360, 120, 170), 12)
-        sh = 0.3 * sh / sh.max()
-        bg = solid(h, w, (0.97, 0.97, 0.97)) * (1 - sh)[..., None]
+        bg = shadowed(solid(h, w, (0.97, 0.97, 0.97)), ellipse(h, w, 300, 360, 120, 170), sigma=12, depth=0.3)
         return compose(bg, cover, subj), cover
     if name == "light_subject_on_dark_grey":
         h, w = 400, 600
@@ -187,17 +187,13 @@ def scene(name):
         # its crisp outline tells it from the soft shadow it casts.
         cover = ellipse(h, w, 230, 300, 140, 180)
         subj = texture(h, w, rng, (0.5, 0.5, 0.5), (0.62, 0.62, 0.62), stripes=False)
-        sh = ndi.gaussian_filter(ellipse(h, w, 300, 380, 130, 200), 12)
-        sh = 0.35 * sh / sh.max()
-        bg = solid(h, w, (0.97, 0.97, 0.97)) * (1 - sh)[..., None]
+        bg = shadowed(solid(h, w, (0.97, 0.97, 0.97)), ellipse(h, w, 300, 380, 130, 200), sigma=12, depth=0.35)
         return compose(bg, cover, subj), cover
     if name == "shadow_reaching_frame_edge":
         h, w = 480, 640
         cover = blob(h, w, 220, 300, 130, rng)
         subj = texture(h, w, rng, (0.1, 0.4, 0.3), (0.5, 0.9, 0.6))
-        sh = ndi.gaussian_filter(ellipse(h, w, 390, 430, 150, 300), 15)
-        sh = 0.4 * sh / sh.max()
-        bg = solid(h, w, (0.95, 0.94, 0.92)) * (1 - sh)[..., None]
+        bg = shadowed(solid(h, w, (0.95, 0.94, 0.92)), ellipse(h, w, 390, 430, 150, 300), sigma=15, depth=0.4)
         return compose(bg, cover, subj), cover
     if name == "subject_touching_three_edges":
         h, w = 400, 600

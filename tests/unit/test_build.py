@@ -1,0 +1,57 @@
+"""build.py: only wheels whose sha256 matches Pyodide's lock are shipped."""
+
+import hashlib
+
+import build
+
+
+def fake_lock(**files: bytes) -> dict:
+    """A pyodide-lock.json-like dict: package 'a' depends on 'b_c' (spelled un-normalised)."""
+    return {"packages": {
+        "a": {"file_name": "a-1.whl", "sha256": hashlib.sha256(files["a"]).hexdigest(), "depends": ["b_c"]},
+        "b-c": {"file_name": "b_c-1.whl", "sha256": hashlib.sha256(files["b"]).hexdigest(), "depends": []},
+    }}
+
+
+class FolderSources:
+    def __init__(self, *folders):
+        self.folders = folders
+
+        self.kept = []
+
+    def candidates(self, file_name):
+        return [folder / file_name for folder in self.folders]
+
+    def keep(self, verified):
+        self.kept.append(verified.name)
+
+
+def test_closure_puts_dependencies_first_and_normalises_names():
+    assert build.lock_closure(fake_lock(a=b"1", b=b"2"), ("a",)) == ["b-c", "a"]
+
+
+def test_matching_wheels_are_copied(tmp_path):
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir(), out.mkdir()
+    (source / "a-1.whl").write_bytes(b"wheel a")
+    (source / "b_c-1.whl").write_bytes(b"wheel b")
+    sources = FolderSources(source)
+    missing = build.gather_wheels(fake_lock(a=b"wheel a", b=b"wheel b"), ("a",), sources, out)
+    assert missing == []
+    assert sources.kept == ["b_c-1.whl", "a-1.whl"]
+    assert (out / "a-1.whl").read_bytes() == b"wheel a"
+    assert (out / "b_c-1.whl").read_bytes() == b"wheel b"
+
+
+def test_a_wheel_that_differs_from_the_lock_is_never_shipped(tmp_path, capsys):
+    tampered, good, out = tmp_path / "tampered", tmp_path / "good", tmp_path / "out"
+    for folder in (tampered, good, out):
+        folder.mkdir()
+    (tampered / "a-1.whl").write_bytes(b"wheel a, altered")
+    (tampered / "b_c-1.whl").write_bytes(b"wheel b, altered")
+    (good / "b_c-1.whl").write_bytes(b"wheel b")
+    missing = build.gather_wheels(fake_lock(a=b"wheel a", b=b"wheel b"), ("a",), FolderSources(tampered, good), out)
+    assert missing == ["a"]
+    assert not (out / "a-1.whl").exists()
+    assert (out / "b_c-1.whl").read_bytes() == b"wheel b"  # the later, verified source wins
+    assert "rejected" in capsys.readouterr().out
