@@ -44,7 +44,13 @@ async function boot() {
   pyodide.registerJsModule("darkroom_bridge", bridge);
   const manifest = await (await fetch("./models/manifest.json")).text();
   const { BrowserApp } = pyodide.pyimport("darkroom.browser");
-  const darkroom = BrowserApp(bridge, manifest);
+  // Packages for the classical tools load on first use, so they cost nothing at boot.
+  const loadPackages = async (names) => {
+    if (!build.classicalInPage) return; // the import then fails and the tool says why
+    progress({ stage: "packages", message: `Loading ${names.join(", ")} for the classical path` });
+    await pyodide.loadPackage(names, { messageCallback: () => {}, errorCallback: console.warn });
+  };
+  const darkroom = BrowserApp(bridge, manifest, loadPackages);
   marks.ready = performance.now();
   const timings = {
     pyodideMs: marks.pyodide - marks.start,

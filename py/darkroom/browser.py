@@ -82,10 +82,14 @@ class BrowserRuntime:
 class BrowserApp:
     """The page's Python side. Created once by the worker with the served manifest."""
 
-    def __init__(self, bridge, manifest_json: str) -> None:
+    def __init__(self, bridge, manifest_json: str, load_packages) -> None:
         self.models = parse_manifest(json.loads(manifest_json))
         self.tools = registry()
         self.runtime = BrowserRuntime(bridge)
+        self._load_packages_js = load_packages
+
+    async def _load_packages(self, names: tuple[str, ...]) -> None:
+        await self._load_packages_js(to_js(list(names)))
 
     async def warm(self, tool_id: str) -> str:
         """Download, verify and load the model a default run of ``tool_id`` would use.
@@ -124,7 +128,8 @@ class BrowserApp:
             with watch.phase("decode"):
                 image = imaging.decode(data.to_bytes())
             result = await run_tool(tool, image, json.loads(params_json), runtime=self.runtime,
-                                    models=self.models, tier=DEFAULT_TIER, watch=watch)
+                                    models=self.models, tier=DEFAULT_TIER, watch=watch,
+                                    load_packages=self._load_packages)
             with watch.phase("encode"):
                 png = imaging.encode_png(result.pixels)
         except (imaging.ImageError, ToolError) as exc:

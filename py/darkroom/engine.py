@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -74,6 +75,7 @@ async def run_tool(
     models: dict[str, ModelSpec],
     tier: Tier,
     watch: Stopwatch | None = None,
+    load_packages: Callable[[tuple[str, ...]], Awaitable[None]] | None = None,
 ) -> Result:
     """Run ``tool`` on ``image``: its model when one can run, else its classical path.
 
@@ -91,6 +93,9 @@ async def run_tool(
     tier : Tier
     watch : Stopwatch, optional
         Shared with the host so decode and encode times land in the same label.
+    load_packages : async callable, optional
+        Makes ``tool.classical_packages`` importable before the classical path runs
+        (the page loads scipy and scikit-image only when first needed).
 
     Returns
     -------
@@ -117,13 +122,13 @@ async def run_tool(
     else:
         spec = choose_model(tool, params["model"], runtime, models)
         if runtime is None:
-            reason = "No model runtime on this host; ran the classical fallback."
+            reason = "No model runtime on this host."
         else:
             try:
                 output, backend = await _run_model(tool, spec, runtime, pixels, params, watch)
             except (ModelError, RuntimeFailure) as exc:
                 provenance.fallback_chain.append(f"{spec.id}: {exc}")
-                reason = f"Model {spec.id} could not run ({exc}); ran the classical fallback."
+                reason = f"Model {spec.id} could not run ({exc})."
             else:
                 provenance.path, provenance.model, provenance.variant = "model", spec.id, spec.variant
                 provenance.backend = backend
@@ -132,11 +137,14 @@ async def run_tool(
                 return Result(output, provenance)
 
     try:
+        if load_packages:
+            with watch.phase("packages"):
+                await load_packages(tool.classical_packages)
         with watch.phase("classical"):
             output = tool.classical(pixels, params)
     except ImportError as exc:
-        raise ToolError(f"{reason} The classical fallback cannot run here: {exc}.") from exc
-    provenance.reason = reason
+        raise ToolError(f"{reason} The classical fallback is not available here either ({exc}).") from exc
+    provenance.reason = reason if params["classical"] else f"{reason} Ran the classical fallback instead."
     provenance.backend = "python"
     provenance.output_size = _size(output)
     provenance.timings_ms = dict(watch.timings_ms)

@@ -183,7 +183,7 @@ def test_model_error_on_load_falls_back_with_reason(tool, image, manifest):
     assert p.path == "classical"
     assert p.model is None and p.variant is None
     assert p.backend == "python"
-    assert p.reason == (f"Model isnet-fp16 could not run ({error}); ran the classical fallback.")
+    assert p.reason == (f"Model isnet-fp16 could not run ({error}). Ran the classical fallback instead.")
     assert p.fallback_chain == [f"isnet-fp16: {error}"]
     assert runtime.runs == []
     assert {"load", "classical"} <= set(p.timings_ms)
@@ -198,7 +198,7 @@ def test_runtime_failure_on_run_falls_back_with_reason(tool, image, manifest):
     p = result.provenance
     assert p.path == "classical"
     assert "isnet-quint8" in p.reason and "out of memory" in p.reason
-    assert p.reason.endswith("ran the classical fallback.")
+    assert p.reason.endswith("Ran the classical fallback instead.")
     assert p.fallback_chain == ["isnet-quint8: onnxruntime failed running isnet-quint8: out of memory"]
     assert {"load", "prepare", "infer", "classical"} <= set(p.timings_ms)
     assert result.pixels.shape == (HEIGHT, WIDTH)
@@ -228,7 +228,7 @@ def test_no_runtime_runs_classical_with_reason(tool, image, manifest):
     result = run(tool, image, {"output": "mask"}, None, manifest)
     p = result.provenance
     assert p.path == "classical"
-    assert p.reason == "No model runtime on this host; ran the classical fallback."
+    assert p.reason == "No model runtime on this host. Ran the classical fallback instead."
     assert p.model is None
     assert result.pixels.shape == (HEIGHT, WIDTH)
 
@@ -247,7 +247,7 @@ def test_classical_import_error_is_a_tool_error(tool, image, manifest, monkeypat
         run(tool, image, {"classical": True}, None, manifest)
     message = str(info.value)
     assert message.startswith("Classical path requested.")
-    assert "The classical fallback cannot run here" in message
+    assert "The classical fallback is not available here either" in message
 
 
 def test_model_error_then_classical_import_error(tool, image, manifest, monkeypatch):
@@ -258,7 +258,7 @@ def test_model_error_then_classical_import_error(tool, image, manifest, monkeypa
     message = str(info.value)
     assert "Model isnet-fp16 could not run" in message
     assert "not downloaded" in message
-    assert "The classical fallback cannot run here" in message
+    assert "The classical fallback is not available here either" in message
 
 
 # --------------------------------------------------------------------------

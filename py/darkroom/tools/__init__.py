@@ -68,6 +68,8 @@ class Tool:
         Model input tensors.
     finish : callable(spec, outputs, pixels, params) -> ndarray
         Output image from the model's tensors.
+    classical_packages : tuple of str
+        Pyodide packages the classical path imports; the page loads them on first use.
     """
 
     id: str
@@ -78,6 +80,7 @@ class Tool:
     classical: Callable[[np.ndarray, dict], np.ndarray]
     prepare: Callable[..., dict] | None = None
     finish: Callable[..., np.ndarray] | None = None
+    classical_packages: tuple[str, ...] = ("scipy", "scikit-image")
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
