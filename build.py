@@ -43,7 +43,10 @@ LEFT_OUT = ("networkx", "imageio")
 PYPI_WHEELS = {"lazy-loader": ("lazy_loader==0.4", "342aa8e14d543a154047afb4ba8ef17f5563baad3fc610d7b15b213b0f119efc")}
 LOCK_FILE_NAMES = {"scikit-image": "scikit_image-0.25.0-cp312-cp312-pyodide_2024_0_wasm32.whl",
                    "pywavelets": "pywavelets-1.8.0-cp312-cp312-pyodide_2024_0_wasm32.whl"}
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+# WASM sessions use the plain build; WebGPU sessions load the asyncify build on first use.
+ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
+             "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
+ORT_BOOT_FILES = ("ort-wasm-simd-threaded.wasm",)
 WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.svg")
 
 sys.path.insert(0, str(ROOT / "py"))
@@ -291,7 +294,8 @@ def build(wheel_dir: Path | None = None) -> Path:
     ensure_node_modules()
     DIST.mkdir(exist_ok=True)
     packages, classical_in_page = copy_pyodide(wheel_dir)
-    (DIST / "ort").mkdir(exist_ok=True)
+    shutil.rmtree(DIST / "ort", ignore_errors=True)
+    (DIST / "ort").mkdir()
     for name in ORT_FILES:
         shutil.copy2(NODE_MODULES / "onnxruntime-web" / "dist" / name, DIST / "ort" / name)
     copy_models()
@@ -314,7 +318,7 @@ def boot_files(app_archive: str, packages: list[str]) -> list[dict]:
     lock = json.loads((DIST / "pyodide" / "pyodide-lock.json").read_text())
     paths = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"]
     paths += [DIST / "pyodide" / lock["packages"][name]["file_name"] for name in lock_closure(lock, tuple(packages))]
-    paths += [DIST / "ort" / name for name in ORT_FILES if name.endswith(".wasm")] + [DIST / app_archive]
+    paths += [DIST / "ort" / name for name in ORT_BOOT_FILES] + [DIST / app_archive]
     return [{"url": "./" + p.relative_to(DIST).as_posix(), "bytes": p.stat().st_size} for p in paths]
 
 

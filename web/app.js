@@ -34,15 +34,29 @@ worker.onerror = (event) => {
 };
 
 // --- automation hooks (stable: tests and power users rely on them) -------------
+const TIER_KEY = "darkroom.tier";
+const INTRO_KEY = "darkroom.tierIntroSeen";
+const chosenTier = () => localStorage.getItem(TIER_KEY) || "auto";
+
+// params.tier overrides the tier for this run only; otherwise the page's choice applies.
 async function run(tool, blob, params = {}) {
   const bytes = new Uint8Array(await blob.arrayBuffer());
-  const reply = await call("run", { tool, bytes, params }, [bytes.buffer]);
+  const withTier = { tier: chosenTier(), ...params };
+  const reply = await call("run", { tool, bytes, params: withTier }, [bytes.buffer]);
   if (reply.error) throw new Error(reply.error);
   return { blob: new Blob([reply.png], { type: "image/png" }), provenance: reply.provenance };
 }
 
 const ready = call("hello");
-window.darkroom = { ready, run };
+window.darkroom = {
+  ready,
+  run,
+  probe: () => call("probe"),
+  tier: async () => {
+    const { name, reasons, recommended, overridden } = await call("tier", { name: chosenTier() });
+    return { name, reasons, recommended, overridden };
+  },
+};
 
 // --- progress and status ----------------------------------------------------------
 const MB = 1024 * 1024;
@@ -182,12 +196,12 @@ function describeProvenance(provenance) {
     ["path", provenance.path === "model" ? "AI model" : "classical (not AI)"],
     ["model", provenance.model ? `${provenance.model} (${provenance.variant})` : "—"],
     ["backend", provenance.backend],
-    ["tier", provenance.tier],
+    ["tier", provenance.tier + (provenance.tier_overridden ? " (chosen by you)" : "")],
     ["reason", provenance.reason || "—"],
     ["timings", Object.entries(t).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(", ")],
     ["size", `${provenance.input_size.join(" × ")} → ${provenance.output_size.join(" × ")}`],
     ...provenance.notes.map((note) => ["note", note]),
-    ...provenance.fallback_chain.map((step) => ["fallback", step]),
+    ...provenance.fallback_chain.map((step) => ["attempt", step]),
   ];
   for (const [key, value] of rows) {
     dl.append(Object.assign(document.createElement("dt"), { textContent: key }));
@@ -243,6 +257,74 @@ function wireShortcuts() {
   });
 }
 
+// --- tier and device -------------------------------------------------------------------
+const GB = 1024 * MB;
+
+function describeProbe(probe) {
+  const gpu = probe.webgpu;
+  const adapter = gpu.available ? gpu.adapter : null;
+  const rows = [
+    ["WebGPU", adapter ? [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(" · ") || "unnamed adapter" : `none (${gpu.error})`],
+  ];
+  if (adapter) {
+    rows.push(["fallback adapter", adapter.isFallbackAdapter ? "yes (software)" : "no"]);
+    rows.push(["shader-f16", gpu.features.includes("shader-f16") ? "yes" : "no"]);
+    rows.push(["max buffer", `${(gpu.limits.maxBufferSize / GB).toFixed(2)} GB`]);
+    rows.push(["max storage binding", `${(gpu.limits.maxStorageBufferBindingSize / GB).toFixed(2)} GB`]);
+  }
+  rows.push(["memory", probe.deviceMemory ? `${probe.deviceMemory} GB (as the browser reports it)` : "not reported"]);
+  rows.push(["CPU threads", String(probe.hardwareConcurrency)]);
+  rows.push(["WASM", `${probe.wasm.simd ? "SIMD" : "no SIMD"}, ${probe.wasm.threads ? `${probe.wasm.numThreads} threads` : "no threads"}`]);
+  rows.push(["cross-origin isolated", probe.crossOriginIsolated ? "yes" : "no"]);
+  const dl = $("[data-testid=probe]");
+  dl.replaceChildren();
+  for (const [key, value] of rows) {
+    dl.append(Object.assign(document.createElement("dt"), { textContent: key }));
+    dl.append(Object.assign(document.createElement("dd"), { textContent: value }));
+  }
+}
+
+const TIER_MEANING = {
+  lite: "small models on the CPU (WASM), classical algorithms where a model would be too slow",
+  standard: "compact models, on the GPU where one is usable",
+  pro: "full models on the GPU, and the generative tools",
+};
+
+async function showTier() {
+  const tier = await call("tier", { name: chosenTier() });
+  const reasons = $("[data-testid=tier-reasons]");
+  reasons.textContent = `${tier.name}${tier.overridden ? "" : " (recommended)"}: ${tier.reasons.join(" ")}`;
+  reasons.classList.toggle("risk", tier.overridden);
+  $("[data-testid=tier-select] option[value=auto]").textContent = `auto (${tier.recommended})`;
+  return tier;
+}
+
+function wireTier(hello) {
+  const select = $("[data-testid=tier-select]");
+  select.value = chosenTier();
+  select.disabled = false;
+  select.addEventListener("change", async () => {
+    if (select.value === "auto") localStorage.removeItem(TIER_KEY);
+    else localStorage.setItem(TIER_KEY, select.value);
+    await showTier();
+    call("warm", { tool: TOOL_ID, tier: chosenTier() }).catch(() => {}); // fetch what the new tier runs
+  });
+  describeProbe(hello.probe);
+  showTier();
+  if (!localStorage.getItem(INTRO_KEY)) {
+    const intro = $("[data-testid=tier-intro]");
+    const tier = hello.tier;
+    intro.querySelector(".intro-text").textContent =
+      `This device was rated ${tier.name}: ${tier.reasons.join(" ")} That means ${TIER_MEANING[tier.name]}. ` +
+      "Every result says what ran. You can change the tier below.";
+    intro.hidden = false;
+    intro.querySelector(".intro-ok").addEventListener("click", () => {
+      localStorage.setItem(INTRO_KEY, "1");
+      intro.hidden = true;
+    });
+  }
+}
+
 // --- boot ----------------------------------------------------------------------------
 wireInput();
 wireShortcuts();
@@ -254,11 +336,11 @@ ready.then((hello) => {
   toolSpec = hello.tools.find((tool) => tool.id === TOOL_ID);
   buildControls(toolSpec, hello.build.classicalInPage);
   hideProgress();
-  const threads = hello.wasmThreads > 1 ? `${hello.wasmThreads} WASM threads` : "1 WASM thread";
-  setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · ${threads}`);
+  setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
+  wireTier(hello);
   $("[data-testid=run]").disabled = !current;
   // Fetch and verify the default model now, so the first run does not wait for it.
-  call("warm", { tool: TOOL_ID })
+  call("warm", { tool: TOOL_ID, tier: chosenTier() })
     .catch((err) => console.warn("model warm-up failed; the run will retry:", err))
     .finally(() => { if (!running) hideProgress(); });
 }, (err) => {

@@ -1,27 +1,98 @@
 // The JavaScript half of the Runtime boundary, loaded in the Python worker.
-// It owns what only JavaScript can do: verified model downloads (SubtleCrypto +
-// Cache Storage) and onnxruntime-web sessions. Python calls it through
-// darkroom/browser.py; expected failures come back as {error: {kind, message}}
-// so Python can tell an unverified file from a runtime failure.
-import * as ort from "./ort/ort.wasm.min.mjs";
+// It owns what only JavaScript can do: the device probe, verified model downloads
+// (SubtleCrypto + Cache Storage) and onnxruntime-web sessions on WASM or WebGPU.
+// Python calls it through darkroom/browser.py; expected failures come back as
+// {error: {kind, message}} so Python can tell an unverified file from a runtime failure.
+import * as ortWasm from "./ort/ort.wasm.min.mjs";
 
 const MODEL_CACHE = "darkroom-models-v1";
+const ORT_DIR = new URL("./ort/", import.meta.url).href;
+// Threads need cross-origin isolation (SharedArrayBuffer).
+const THREADS = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+// Limits worth raising from the WebGPU defaults for big convolutions.
+const GPU_LIMITS = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupSizeX", "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ", "maxStorageBuffersPerShaderStage"];
 const sessions = new Map();
 let nextHandle = 1;
 let progressSink = () => {};
+let ortGpu = null; // the WebGPU build of onnxruntime-web, imported on first use (27 MB of wasm)
+let gpu = null; // {device, lost: null | reason}
 
 class VerificationError extends Error {}
 
-ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
-// Threads need cross-origin isolation (SharedArrayBuffer); leave one core for the page.
-ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
+configure(ortWasm);
+
+function configure(ort) {
+  ort.env.wasm.wasmPaths = ORT_DIR;
+  ort.env.wasm.numThreads = THREADS;
+}
 
 export function setProgressSink(sink) {
   progressSink = sink;
 }
 
-export function wasmThreads() {
-  return ort.env.wasm.numThreads;
+// WASM SIMD: a module whose only function uses v128 validates only where SIMD exists.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0,
+  65, 0, 253, 15, 253, 98, 11]);
+
+async function probeWebGpu() {
+  if (!("gpu" in navigator)) return { available: false, error: "navigator.gpu is missing" };
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return { available: false, error: "no adapter was offered" };
+    const info = adapter.info || {};
+    const limits = {};
+    for (const key of GPU_LIMITS) limits[key] = adapter.limits[key];
+    return {
+      available: true,
+      adapter: { vendor: info.vendor || "", architecture: info.architecture || "", device: info.device || "",
+        description: info.description || "", isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) },
+      features: Array.from(adapter.features).sort(),
+      limits,
+    };
+  } catch (err) {
+    return { available: false, error: `requesting an adapter failed: ${err.message}` };
+  }
+}
+
+// Never throws: a broken GPU is a fact in the report, not a crash.
+export async function probe() {
+  let simd = false;
+  try { simd = WebAssembly.validate(SIMD_PROBE); } catch { /* reported as false */ }
+  return {
+    webgpu: await probeWebGpu(),
+    deviceMemory: navigator.deviceMemory ?? null,
+    hardwareConcurrency: navigator.hardwareConcurrency || 1,
+    crossOriginIsolated: Boolean(self.crossOriginIsolated),
+    wasm: { simd, threads: typeof SharedArrayBuffer !== "undefined" && Boolean(self.crossOriginIsolated), numThreads: THREADS },
+    userAgent: navigator.userAgent,
+  };
+}
+
+// One device for all WebGPU sessions, asking for the adapter's real limits rather than
+// the small defaults; recreated after a loss.
+async function gpuDevice() {
+  if (gpu && !gpu.lost) return gpu.device;
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error("no WebGPU adapter");
+  const requiredLimits = {};
+  for (const key of GPU_LIMITS) requiredLimits[key] = adapter.limits[key];
+  const requiredFeatures = adapter.features.has("shader-f16") ? ["shader-f16"] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const state = { device, lost: null };
+  device.lost.then((info) => { state.lost = info.message || info.reason || "device lost"; });
+  gpu = state;
+  return device;
+}
+
+async function runtimeFor(backend) {
+  if (backend === "wasm") return ortWasm;
+  if (!ortGpu) {
+    ortGpu = await import("./ort/ort.webgpu.min.mjs");
+    configure(ortGpu);
+  }
+  return ortGpu;
 }
 
 function hex(buffer) {
@@ -86,16 +157,15 @@ export async function loadModel(specJson, backend) {
   }
   const started = performance.now();
   try {
-    progressSink({ stage: "session", model: spec.id });
-    const session = await ort.InferenceSession.create(bytes, {
-      executionProviders: [backend],
-      graphOptimizationLevel: "all",
-    });
+    progressSink({ stage: "session", model: spec.id, backend });
+    const ort = await runtimeFor(backend);
+    const provider = backend === "webgpu" ? { name: "webgpu", device: await gpuDevice() } : "wasm";
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: "all" });
     const handle = nextHandle++;
-    sessions.set(handle, session);
+    sessions.set(handle, { session, ort, gpu: backend === "webgpu" ? gpu : null });
     return { handle, backend, loadMs: performance.now() - started };
   } catch (err) {
-    return { error: { kind: "runtime", message: `onnxruntime-web could not load ${spec.id}: ${err.message}` } };
+    return { error: { kind: "runtime", message: `onnxruntime-web could not load ${spec.id} on ${backend}: ${err.message}` } };
   }
 }
 
@@ -104,9 +174,10 @@ const DTYPES = { f: "float32", "<f": "float32", b: "int8", B: "uint8", i: "int32
 // `feeds` maps input names to PyProxies of numpy arrays; their memory is read in
 // place (no copy on this side), and released once onnxruntime has taken its copy.
 export async function run(handle, feeds, outputNames) {
-  const session = sessions.get(handle);
+  const { session, ort, gpu: device } = sessions.get(handle);
   const views = [];
   try {
+    if (device && device.lost) throw new Error(`the GPU device was lost (${device.lost})`);
     const tensors = {};
     for (const [name, array] of Object.entries(feeds)) {
       const view = array.getBuffer();
@@ -127,7 +198,7 @@ export async function run(handle, feeds, outputNames) {
 }
 
 export async function release(handle) {
-  const session = sessions.get(handle);
+  const entry = sessions.get(handle);
   sessions.delete(handle);
-  if (session) await session.release();
+  if (entry) await entry.session.release().catch(() => {}); // a lost device cannot release cleanly
 }

@@ -32,6 +32,7 @@ async function prefetch(files) {
 async function boot() {
   const marks = { start: performance.now() };
   const build = await (await fetch("./build.json")).json();
+  const probed = bridge.probe(); // alongside the downloads; it never throws
   await prefetch(build.bootFiles);
   progress({ stage: "python", message: "Starting Python" });
   const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
@@ -50,7 +51,8 @@ async function boot() {
     progress({ stage: "packages", message: `Loading ${names.join(", ")} for the classical path` });
     await pyodide.loadPackage(names, { messageCallback: () => {}, errorCallback: console.warn });
   };
-  const darkroom = BrowserApp(bridge, manifest, loadPackages);
+  const probe = await probed;
+  const darkroom = BrowserApp(bridge, manifest, JSON.stringify(probe), loadPackages);
   marks.ready = performance.now();
   const timings = {
     pyodideMs: marks.pyodide - marks.start,
@@ -58,19 +60,25 @@ async function boot() {
     appMs: marks.ready - marks.packages,
     totalMs: marks.ready - marks.start,
   };
-  return { darkroom, describe: JSON.parse(darkroom.describe()), build, timings, wasmThreads: bridge.wasmThreads() };
+  return { darkroom, describe: JSON.parse(darkroom.describe()), build, timings, probe };
 }
 
 const booted = boot();
 
 const handlers = {
   async hello() {
-    const { describe, build, timings, wasmThreads } = await booted;
-    return { ...describe, build, timings, wasmThreads, crossOriginIsolated: self.crossOriginIsolated };
+    const { darkroom, describe, build, timings, probe } = await booted;
+    return { ...describe, build, timings, probe, tier: JSON.parse(darkroom.tier_json()) };
   },
-  async warm({ tool }) {
+  async probe() {
+    return (await booted).probe;
+  },
+  async tier({ name }) {
+    return JSON.parse((await booted).darkroom.tier_json(name || "auto"));
+  },
+  async warm({ tool, tier }) {
     const { darkroom } = await booted;
-    return darkroom.warm(tool);
+    return darkroom.warm(tool, tier || "auto");
   },
   async run({ tool, bytes, params }) {
     const { darkroom } = await booted;

@@ -13,12 +13,11 @@ import numpy as np
 from js import Object
 from pyodide.ffi import create_proxy, to_js
 
-from . import imaging
-from .engine import ToolError, choose_model, run_tool
+from . import imaging, tiers
+from .engine import ToolError, candidates, run_tool
 from .models import ModelError, parse_manifest
 from .provenance import Stopwatch
 from .runtime import RuntimeFailure, Session
-from .tiers import DEFAULT as DEFAULT_TIER
 from .tools import registry
 
 
@@ -33,30 +32,36 @@ def _raise_for(reply: dict) -> None:
 
 
 class BrowserRuntime:
-    """onnxruntime-web through ``bridge.js``; one cached session per model."""
+    """onnxruntime-web through ``bridge.js``; one cached session per (model, backend)."""
 
     host = "browser"
-    # onnxruntime-web WASM, 2 threads: quint8 ISNet 4-5 s, fp16 7-8 s; quint8 is also half the download.
-    variant_preference = ("quint8", "fp16")
 
-    def __init__(self, bridge, backend: str = "wasm") -> None:
+    def __init__(self, bridge, webgpu_features: frozenset[str] | None) -> None:
         self._bridge = bridge
-        self._backend = backend
-        # One load per model, shared by whoever asks while it is in flight (warm-up and a run).
-        self._sessions: dict[str, asyncio.Future] = {}
+        self._webgpu_features = webgpu_features
+        # One load per session, shared by whoever asks while it is in flight (warm-up and a run).
+        self._sessions: dict[tuple[str, str], asyncio.Future] = {}
 
-    async def _create(self, spec) -> Session:
-        reply = (await self._bridge.loadModel(json.dumps(spec.to_dict()), self._backend)).to_py()
+    def plan(self, candidates, tier):
+        attempts = tiers.plan(candidates, tier, self._webgpu_features)
+        if len(candidates) == 1 and tier.models_allowed and all(a.backend != "wasm" for a in attempts):
+            # A model the user picked: WASM runs any model, as the last resort before classical.
+            attempts.append(tiers.Attempt(candidates[0], "wasm"))
+        return attempts
+
+    async def _create(self, spec, backend) -> Session:
+        reply = (await self._bridge.loadModel(json.dumps(spec.to_dict()), backend)).to_py()
         _raise_for(reply)
         return Session(spec.id, reply["backend"], reply["loadMs"], reply["handle"])
 
-    async def load(self, spec):
-        if spec.id not in self._sessions:
-            self._sessions[spec.id] = asyncio.ensure_future(self._create(spec))
+    async def load(self, spec, backend):
+        key = (spec.id, backend)
+        if key not in self._sessions:
+            self._sessions[key] = asyncio.ensure_future(self._create(spec, backend))
         try:
-            return await self._sessions[spec.id]
+            return await self._sessions[key]
         except Exception:
-            self._sessions.pop(spec.id, None)  # let the next run try again
+            self._sessions.pop(key, None)  # let the next run try again
             raise
 
     async def run(self, session, feeds, outputs):
@@ -75,37 +80,51 @@ class BrowserRuntime:
         return result
 
     async def release(self, session):
-        self._sessions.pop(session.model_id, None)
+        self._sessions.pop((session.model_id, session.backend), None)
         await self._bridge.release(session.handle)
 
 
 class BrowserApp:
     """The page's Python side. Created once by the worker with the served manifest."""
 
-    def __init__(self, bridge, manifest_json: str, load_packages) -> None:
+    def __init__(self, bridge, manifest_json: str, probe_json: str, load_packages) -> None:
         self.models = parse_manifest(json.loads(manifest_json))
         self.tools = registry()
-        self.runtime = BrowserRuntime(bridge)
+        self.probe = json.loads(probe_json)
+        self.recommended = tiers.decide(self.probe)
+        webgpu = self.probe.get("webgpu") or {}
+        # Any adapter counts here: a tier the user forces may run on a software one.
+        features = frozenset(webgpu.get("features") or ()) if webgpu.get("available") else None
+        self.runtime = BrowserRuntime(bridge, features)
         self._load_packages_js = load_packages
+
+    def tier(self, name: str = "auto") -> tiers.Tier:
+        """The recommended tier, or the one the user chose (raises ValueError for a bad name)."""
+        return self.recommended if name == "auto" else tiers.override(self.recommended, name)
+
+    def tier_json(self, name: str = "auto") -> str:
+        return json.dumps({**self.tier(name).to_dict(), "recommended": self.recommended.name})
 
     async def _load_packages(self, names: tuple[str, ...]) -> None:
         await self._load_packages_js(to_js(list(names)))
 
-    async def warm(self, tool_id: str) -> str:
-        """Download, verify and load the model a default run of ``tool_id`` would use.
+    async def warm(self, tool_id: str, tier_name: str = "auto") -> str:
+        """Download, verify and load the model a default run of ``tool_id`` would try first.
 
-        Returns the model id, or ``""`` when the tool has no model; failures are left
+        Returns ``"model@backend"``, or ``""`` when nothing would run; failures are left
         for the run to report (and fall back from).
         """
         tool = self.tools[tool_id]
         if not tool.models:
             return ""
-        spec = choose_model(tool, "auto", self.runtime, self.models)
-        try:
-            await self.runtime.load(spec)
-        except (ModelError, RuntimeFailure):
-            pass
-        return spec.id
+        for attempt in self.runtime.plan(candidates(tool, "auto", self.models), self.tier(tier_name)):
+            if not attempt.skip:
+                try:
+                    await self.runtime.load(attempt.spec, attempt.backend)
+                except (ModelError, RuntimeFailure):
+                    pass
+                return attempt.name
+        return ""
 
     def describe(self) -> str:
         """Tools and models as JSON, for the page to build its controls."""
@@ -125,11 +144,15 @@ class BrowserApp:
             tool = self.tools.get(tool_id)
             if tool is None:
                 raise ToolError(f"There is no tool called {tool_id}.")
+            params = json.loads(params_json)
+            try:
+                tier = self.tier(params.pop("tier", "auto"))
+            except ValueError as exc:
+                raise ToolError(str(exc)) from exc
             with watch.phase("decode"):
                 image = imaging.decode(data.to_bytes())
-            result = await run_tool(tool, image, json.loads(params_json), runtime=self.runtime,
-                                    models=self.models, tier=DEFAULT_TIER, watch=watch,
-                                    load_packages=self._load_packages)
+            result = await run_tool(tool, image, params, runtime=self.runtime, models=self.models, tier=tier,
+                                    watch=watch, load_packages=self._load_packages)
             with watch.phase("encode"):
                 png = imaging.encode_png(result.pixels)
         except (imaging.ImageError, ToolError) as exc:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import imaging, models
-from .engine import ToolError, choose_model, run_tool
+from .engine import ToolError, candidates, run_tool
 from .provenance import Stopwatch
 from .runtime import CpuRuntime
 from .tiers import DEFAULT as DEFAULT_TIER
@@ -42,9 +42,10 @@ def _run_tool_command(args) -> int:
     watch = Stopwatch()
     try:
         if tool.models and not params.get("classical"):
-            spec = choose_model(tool, params.get("model", "auto"), runtime, manifest)
-            if not (models.cache_dir() / spec.file.name).is_file():
-                return _fail(f"model {spec.id} is not downloaded; run `darkroom models fetch` (or pass --classical)")
+            planned = [a.spec for a in runtime.plan(candidates(tool, params.get("model", "auto"), manifest), DEFAULT_TIER)]
+            if not any((models.cache_dir() / spec.file.name).is_file() for spec in planned):
+                names = " or ".join(spec.id for spec in planned)
+                return _fail(f"model {names} is not downloaded; run `darkroom models fetch` (or pass --classical)")
         with watch.phase("decode"):
             image = imaging.decode(args.source.read_bytes())
         result = asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,

@@ -31,39 +31,41 @@ def _size(pixels: np.ndarray) -> tuple[int, int]:
     return (int(pixels.shape[1]), int(pixels.shape[0]))
 
 
-async def _run_model(tool, spec, runtime, pixels, params, watch):
-    """The model path; returns (output, backend). Raises ModelError or RuntimeFailure."""
+async def _run_model(tool, attempt, runtime, pixels, params, watch):
+    """One model attempt; returns the output image. Raises ModelError or RuntimeFailure."""
+    spec = attempt.spec
     with watch.phase("load"):
-        session = await runtime.load(spec)
+        session = await runtime.load(spec, attempt.backend)
     with watch.phase("prepare"):
         feeds = tool.prepare(spec, pixels, params)
     with watch.phase("infer"):
-        outputs = await runtime.run(session, feeds, [o.name for o in spec.outputs])
+        try:
+            outputs = await runtime.run(session, feeds, [o.name for o in spec.outputs])
+        except RuntimeFailure:
+            await runtime.release(session)  # e.g. a lost GPU device: the next run starts afresh
+            raise
     with watch.phase("finish"):
-        output = tool.finish(spec, outputs, pixels, params)
-    return output, session.backend
+        return tool.finish(spec, outputs, pixels, params)
 
 
-def choose_model(tool: Tool, requested: str, runtime: Runtime | None, models: dict[str, ModelSpec]) -> ModelSpec:
-    """The manifest entry to run: the one requested, or for ``"auto"`` the tool's model
-    whose variant the runtime runs best.
+def candidates(tool: Tool, requested: str, models: dict[str, ModelSpec]) -> list[ModelSpec]:
+    """The models a run may use: the one requested, or for ``"auto"`` all of the tool's,
+    in the tool's order.
 
     Raises
     ------
     ToolError
-        The requested model is not in the manifest for this tool.
+        The requested model is not in the manifest for this tool, or none is.
     """
     if requested != "auto":
         spec = models.get(requested)
         if spec is None or spec.tool != tool.id:
             raise ToolError(f"Model {requested} is not available for {tool.id}.")
-        return spec
-    candidates = [models[m] for m in tool.models if m in models]
-    if not candidates:
+        return [spec]
+    found = [models[m] for m in tool.models if m in models]
+    if not found:
         raise ToolError(f"No model for {tool.id} is listed in the model manifest.")
-    preference = getattr(runtime, "variant_preference", ())
-    rank = {variant: i for i, variant in enumerate(preference)}
-    return min(candidates, key=lambda spec: rank.get(spec.variant, len(rank)))
+    return found
 
 
 async def run_tool(
@@ -113,28 +115,39 @@ async def run_tool(
         raise ToolError(str(exc)) from exc
     watch = watch or Stopwatch()
     pixels = image.pixels
-    provenance = Provenance(tool=tool.id, tier=tier.name, input_size=_size(pixels), notes=list(image.notes))
+    provenance = Provenance(tool=tool.id, tier=tier.name, tier_overridden=tier.overridden,
+                            input_size=_size(pixels), notes=list(image.notes))
 
     if params["classical"]:
         reason = "Classical path requested."
     elif not tool.models:
         reason = "This tool has no AI model yet."
+    elif runtime is None:
+        reason = "No model runtime on this host."
     else:
-        spec = choose_model(tool, params["model"], runtime, models)
-        if runtime is None:
-            reason = "No model runtime on this host."
-        else:
+        attempts = runtime.plan(candidates(tool, params["model"], models), tier)
+        chain = provenance.fallback_chain
+        for attempt in attempts:
+            if attempt.skip:
+                chain.append(f"{attempt.name} skipped: {attempt.skip}")
+                continue
             try:
-                output, backend = await _run_model(tool, spec, runtime, pixels, params, watch)
+                output = await _run_model(tool, attempt, runtime, pixels, params, watch)
             except (ModelError, RuntimeFailure) as exc:
-                provenance.fallback_chain.append(f"{spec.id}: {exc}")
-                reason = f"Model {spec.id} could not run ({exc})."
-            else:
-                provenance.path, provenance.model, provenance.variant = "model", spec.id, spec.variant
-                provenance.backend = backend
-                provenance.output_size = _size(output)
-                provenance.timings_ms = dict(watch.timings_ms)
-                return Result(output, provenance)
+                chain.append(f"{attempt.name} failed: {exc}")
+                continue
+            if chain:
+                provenance.reason = f"Fell back to {attempt.name}: {'; '.join(chain)}."
+            chain.append(f"{attempt.name} ran")
+            provenance.path, provenance.model, provenance.variant = "model", attempt.spec.id, attempt.spec.variant
+            provenance.backend = attempt.backend
+            provenance.output_size = _size(output)
+            provenance.timings_ms = dict(watch.timings_ms)
+            return Result(output, provenance)
+        if chain:
+            reason = f"No model could run ({'; '.join(chain)})."
+        else:
+            reason = f"The {tier.name} tier runs no model here: {' '.join(tier.reasons)}"
 
     try:
         if load_packages:

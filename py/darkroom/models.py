@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -56,6 +56,8 @@ class ModelSpec:
     normalisation: dict
     license: str
     source: dict
+    #: ``{"webgpu"|"wasm": {"tiers": [...], "features": [...]}}``: where each tier runs it.
+    backends: dict = field(default_factory=dict)
 
     @property
     def file(self) -> ModelFile:
@@ -77,6 +79,7 @@ class ModelSpec:
             "normalisation": self.normalisation,
             "license": self.license,
             "source": self.source,
+            "backends": self.backends,
         }
 
 
@@ -105,6 +108,7 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
                 normalisation=dict(entry["normalisation"]),
                 license=entry["license"],
                 source=dict(entry["source"]),
+                backends={name: dict(rule) for name, rule in entry.get("backends", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"model manifest: entry {model_id!r} is malformed ({exc!r})") from exc

@@ -22,6 +22,7 @@ class Provenance:
     variant: str | None = None
     backend: str = "python"
     tier: str = "standard"
+    tier_overridden: bool = False
     reason: str | None = None
     fallback_chain: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -43,6 +44,8 @@ class Provenance:
             text = f"AI model {self.model} on {self.backend}, {seconds:.2f} s"
         else:
             text = f"Classical fallback (scikit-image, not AI) on {self.backend}, {seconds:.2f} s"
+        if self.tier_overridden:
+            text += f" (tier {self.tier}, chosen by you)"
         return f"{text}. {self.reason}" if self.reason else text
 
 

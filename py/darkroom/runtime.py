@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .models import ModelSpec, verified_path
+from .tiers import Attempt, Tier
 
 
 class RuntimeFailure(RuntimeError):
@@ -33,11 +34,13 @@ class Runtime(Protocol):
     """What the engine needs from a host. All methods may be awaited on either host."""
 
     host: str
-    #: Model variants in the order this host runs them best, e.g. ("quint8", "fp16").
-    variant_preference: tuple[str, ...]
 
-    async def load(self, spec: ModelSpec) -> Session:
-        """A ready session for ``spec``; raises ``ModelError`` (unverified) or ``RuntimeFailure``."""
+    def plan(self, candidates: list[ModelSpec], tier: Tier) -> list[Attempt]:
+        """The (model, backend) attempts for a run on this host, best first."""
+
+    async def load(self, spec: ModelSpec, backend: str) -> Session:
+        """A ready session for ``spec`` on ``backend``; raises ``ModelError`` (unverified)
+        or ``RuntimeFailure``."""
 
     async def run(self, session: Session, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         """Run once; arrays in, arrays out (float32, shapes as in the manifest)."""
@@ -59,7 +62,13 @@ class CpuRuntime:
         self._threads = threads
         self._sessions: dict[str, Session] = {}
 
-    async def load(self, spec: ModelSpec) -> Session:
+    def plan(self, candidates: list[ModelSpec], tier: Tier) -> list[Attempt]:
+        """Every candidate on the CPU, in the variant order this host runs fastest."""
+        rank = {variant: i for i, variant in enumerate(self.variant_preference)}
+        ordered = sorted(candidates, key=lambda spec: rank.get(spec.variant, len(rank)))
+        return [Attempt(spec, "cpu") for spec in ordered]
+
+    async def load(self, spec: ModelSpec, backend: str = "cpu") -> Session:
         if spec.id in self._sessions:
             return self._sessions[spec.id]
         import onnxruntime as ort

@@ -93,7 +93,8 @@ def test_model_quint8_in_process(tmp_path, cat_file, capsys, models_cached):
     assert (data["path"], data["model"], data["variant"], data["backend"]) == \
         ("model", "isnet-quint8", "quint8", "cpu")
     assert data["tool"] == "remove-background"
-    assert data["fallback_chain"] == []
+    assert data["fallback_chain"] == ["isnet-quint8@cpu ran"]  # the chain records what ran, even first time
+    assert data["reason"] is None
     assert data["timings_ms"]["total"] >= sum(v for k, v in data["timings_ms"].items() if k != "total") - 0.1
     with Image.open(out) as im:
         assert (im.mode, im.size) == ("RGBA", CAT_SIZE)
@@ -195,7 +196,7 @@ def test_missing_model(tmp_path, cat_file, capsys, monkeypatch, extra, model_id)
     out = tmp_path / "out.png"
     assert main(["remove-background", str(cat_file), str(out), *extra]) == 1
     line = one_line_error(capsys.readouterr().err)
-    assert f"model {model_id} is not downloaded" in line
+    assert line.startswith(f"darkroom: model {model_id}") and "is not downloaded" in line
     assert "`darkroom models fetch`" in line
     assert "--classical" in line
     assert not out.exists()
@@ -217,9 +218,11 @@ def test_corrupt_cached_model_falls_back_honestly(tmp_path, product_file, capsys
     data = provenance_line(capsys.readouterr().out)
     assert data["path"] == "classical"
     assert data["model"] is None
-    assert data["reason"].startswith("Model isnet-fp16 could not run (isnet-fp16.onnx is 18 bytes, expected 88188479")
-    assert data["fallback_chain"] == ["isnet-fp16: isnet-fp16.onnx is 18 bytes, expected 88188479 "
-                                      "(truncated or altered)"]
+    fp16_failure = "isnet-fp16@cpu failed: isnet-fp16.onnx is 18 bytes, expected 88188479 (truncated or altered)"
+    quint8_failure = "isnet-quint8@cpu failed: isnet-quint8.onnx is not downloaded; run `darkroom models fetch`"
+    # The CPU plan tries fp16 then quint8; both fail verification, so the classical path runs.
+    assert data["fallback_chain"] == [fp16_failure, quint8_failure]
+    assert data["reason"] == f"No model could run ({fp16_failure}; {quint8_failure}). Ran the classical fallback instead."
     assert "not AI" in data["label"]
     with Image.open(out) as im:
         assert (im.mode, im.size) == ("RGBA", (120, 80))

@@ -1,4 +1,9 @@
-"""``run_tool`` and ``choose_model`` with a fake model runtime and the real remove-background tool."""
+"""``run_tool`` and ``candidates`` with a fake model runtime and the real remove-background tool.
+
+The fake runtime plans either with the real ``darkroom.tiers.plan`` (given the WebGPU
+features it pretends to have) or with a scripted list of attempts, and records every
+``plan``, ``load``, ``run`` and ``release`` call.
+"""
 
 import asyncio
 import sys
@@ -6,16 +11,22 @@ import sys
 import numpy as np
 import pytest
 
-from darkroom import imaging, models
-from darkroom.engine import Result, ToolError, choose_model, run_tool
+from darkroom import imaging, models, tiers
+from darkroom.engine import Result, ToolError, candidates, run_tool
 from darkroom.models import ModelError
 from darkroom.provenance import Stopwatch
 from darkroom.runtime import RuntimeFailure, Session
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
-from darkroom.tiers import Tier
+from darkroom.tiers import Attempt, Tier
 from darkroom.tools import registry
 
 WIDTH, HEIGHT = 64, 48
+F16 = frozenset({"shader-f16", "timestamp-query"})
+PRO = Tier("pro", ("Real GPU (nvidia ampere) with shader-f16 and large buffers: full models on WebGPU.",),
+           gpu_features=F16)
+LITE = Tier("lite", ("Modest CPU (2 CPU threads, no WASM threads): small models on WASM, classical where "
+                     "they are too slow.",))
+FALLBACK = " Ran the classical fallback instead."
 
 
 def disc_mask(size: int = 1024, radius: float = 0.3) -> np.ndarray:
@@ -27,35 +38,59 @@ def disc_mask(size: int = 1024, radius: float = 0.3) -> np.ndarray:
 
 
 class FakeRuntime:
-    """Implements the Runtime protocol; records every call."""
+    """Implements the Runtime protocol; records every call.
+
+    Parameters
+    ----------
+    features : frozenset or None
+        WebGPU features handed to ``tiers.plan`` (None: no WebGPU at all).
+    attempts : list of Attempt, optional
+        A scripted plan, returned as is instead of ``tiers.plan``'s.
+    load_errors, run_errors : dict
+        ``{"model@backend" or "*": exception}`` raised by ``load`` / ``run``.
+    """
 
     host = "fake"
 
-    def __init__(self, variant_preference=("fp16", "quint8"), backend="webgpu",
-                 load_error=None, run_error=None):
-        self.variant_preference = variant_preference
-        self.backend = backend
-        self.load_error = load_error
-        self.run_error = run_error
-        self.loaded = []
-        self.runs = []
-        self.released = []
+    def __init__(self, features=F16, attempts=None, load_errors=None, run_errors=None):
+        self.features = features
+        self.attempts = attempts
+        self.load_errors = load_errors or {}
+        self.run_errors = run_errors or {}
+        self.planned = []   # (candidate ids, tier)
+        self.loaded = []    # "model@backend"
+        self.runs = []      # ("model@backend", {input: (shape, dtype)}, outputs)
+        self.released = []  # "model@backend"
 
-    async def load(self, spec):
-        self.loaded.append(spec.id)
-        if self.load_error:
-            raise self.load_error
-        return Session(spec.id, self.backend, 12.5, handle=object())
+    @staticmethod
+    def _error(table, key):
+        return table.get(key) or table.get("*")
+
+    def plan(self, candidates, tier):
+        self.planned.append(([spec.id for spec in candidates], tier))
+        if self.attempts is not None:
+            return list(self.attempts)
+        return tiers.plan(candidates, tier, self.features)
+
+    async def load(self, spec, backend):
+        key = f"{spec.id}@{backend}"
+        self.loaded.append(key)
+        error = self._error(self.load_errors, key)
+        if error:
+            raise error
+        return Session(spec.id, backend, 12.5, handle=object())
 
     async def run(self, session, feeds, outputs):
-        self.runs.append((session.model_id, {k: (v.shape, v.dtype) for k, v in feeds.items()}, list(outputs)))
-        if self.run_error:
-            raise self.run_error
+        key = f"{session.model_id}@{session.backend}"
+        self.runs.append((key, {k: (v.shape, v.dtype) for k, v in feeds.items()}, list(outputs)))
+        error = self._error(self.run_errors, key)
+        if error:
+            raise error
         await asyncio.sleep(0)
         return {"output": disc_mask()}
 
     async def release(self, session):
-        self.released.append(session.model_id)
+        self.released.append(f"{session.model_id}@{session.backend}")
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +116,25 @@ def image():
     return decoded
 
 
-def run(tool, image, params, runtime, manifest, **kwargs) -> Result:
-    return asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,
-                                tier=DEFAULT_TIER, **kwargs))
+def run(tool, image, params, runtime, manifest, tier=PRO, **kwargs) -> Result:
+    return asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest, tier=tier, **kwargs))
+
+
+def attempts(manifest, *names, skip=None):
+    """Scripted Attempts from "model@backend" names; ``skip`` maps a name to its reason."""
+    skip = skip or {}
+    out = []
+    for name in names:
+        model_id, backend = name.split("@")
+        out.append(Attempt(manifest[model_id], backend, skip.get(name)))
+    return out
 
 
 # --------------------------------------------------------------------------
 # The model path
 
 
-def test_model_path_labels_model_variant_and_session_backend(tool, image, manifest):
+def test_model_path_labels_model_variant_and_attempt_backend(tool, image, manifest):
     runtime = FakeRuntime()
     result = run(tool, image, {}, runtime, manifest)
     p = result.provenance
@@ -98,26 +142,47 @@ def test_model_path_labels_model_variant_and_session_backend(tool, image, manife
     assert p.path == "model"
     assert p.model == "isnet-fp16"
     assert p.variant == "fp16"
-    assert p.backend == "webgpu"  # from the session, not the host name
+    assert p.backend == "webgpu"  # from the attempt, not the host name
     assert p.reason is None
-    assert p.fallback_chain == []
-    assert p.tier == "standard"
+    assert p.fallback_chain == ["isnet-fp16@webgpu ran"]
+    assert (p.tier, p.tier_overridden) == ("pro", False)
     assert p.input_size == (WIDTH, HEIGHT)
     assert p.output_size == (WIDTH, HEIGHT)
     assert {"load", "prepare", "infer", "finish"} <= set(p.timings_ms)
     assert "classical" not in p.timings_ms
     assert all(v >= 0 for v in p.timings_ms.values())
     assert p.label().startswith("AI model isnet-fp16 on webgpu")
+    assert "chosen by you" not in p.label()
+    assert runtime.released == []
+
+
+def test_model_path_plans_once_with_the_tools_candidates_and_the_tier(tool, image, manifest):
+    runtime = FakeRuntime()
+    run(tool, image, {}, runtime, manifest)
+    assert len(runtime.planned) == 1
+    ids, tier = runtime.planned[0]
+    assert ids == list(tool.models) == ["isnet-fp16", "isnet-quint8"]
+    assert tier is PRO
 
 
 def test_model_path_feeds_the_manifest_signature(tool, image, manifest):
     runtime = FakeRuntime()
     run(tool, image, {}, runtime, manifest)
-    assert runtime.loaded == ["isnet-fp16"]
-    (model_id, feeds, outputs), = runtime.runs
-    assert model_id == "isnet-fp16"
+    assert runtime.loaded == ["isnet-fp16@webgpu"]
+    (name, feeds, outputs), = runtime.runs
+    assert name == "isnet-fp16@webgpu"
     assert feeds == {"input": ((1, 3, 1024, 1024), np.dtype(np.float32))}
     assert outputs == ["output"]
+
+
+def test_standard_tier_runs_quint8_on_wasm(tool, image, manifest):
+    runtime = FakeRuntime()
+    p = run(tool, image, {}, runtime, manifest, tier=DEFAULT_TIER).provenance
+    assert runtime.loaded == ["isnet-quint8@wasm"]
+    assert (p.path, p.model, p.variant, p.backend) == ("model", "isnet-quint8", "quint8", "wasm")
+    assert (p.tier, p.tier_overridden) == ("standard", False)
+    assert p.fallback_chain == ["isnet-quint8@wasm ran"]
+    assert p.reason is None
 
 
 def test_model_path_output_is_the_mask_scaled_to_the_photo(tool, image, manifest):
@@ -154,61 +219,212 @@ def test_image_notes_and_tier_are_carried(tool, manifest):
     result = asyncio.run(run_tool(tool, decoded, {}, runtime=FakeRuntime(), models=manifest, tier=Tier("pro")))
     assert result.provenance.notes == ["Rotated 180° per EXIF orientation 3."]
     assert result.provenance.tier == "pro"
+    assert result.provenance.tier_overridden is False
     assert result.provenance.input_size == (20, 10)
 
 
-def test_explicit_model_is_run(tool, image, manifest):
-    runtime = FakeRuntime(variant_preference=("fp16", "quint8"))
+def test_overridden_tier_is_carried_into_provenance_and_label(tool, image, manifest):
+    chosen = tiers.override(LITE, "pro")
+    assert chosen.overridden
+    runtime = FakeRuntime()
+    p = run(tool, image, {}, runtime, manifest, tier=chosen).provenance
+    assert runtime.planned[0][1] is chosen
+    assert (p.tier, p.tier_overridden) == ("pro", True)
+    assert p.path == "model"
+    assert "(tier pro, chosen by you)" in p.label()
+
+
+def test_overridden_tier_is_carried_on_the_classical_path_too(tool, image, manifest):
+    chosen = tiers.override(PRO, "lite")
+    p = run(tool, image, {"classical": True}, FakeRuntime(), manifest, tier=chosen).provenance
+    assert (p.path, p.tier, p.tier_overridden) == ("classical", "lite", True)
+    assert "(tier lite, chosen by you)" in p.label()
+    assert p.label().endswith("Classical path requested.")
+
+
+def test_explicit_model_is_the_only_candidate(tool, image, manifest):
+    runtime = FakeRuntime()
     result = run(tool, image, {"model": "isnet-quint8"}, runtime, manifest)
-    assert runtime.loaded == ["isnet-quint8"]
+    assert runtime.planned[0][0] == ["isnet-quint8"]
+    assert runtime.loaded == ["isnet-quint8@webgpu"]
     assert (result.provenance.model, result.provenance.variant) == ("isnet-quint8", "quint8")
 
 
-def test_auto_follows_runtime_preference(tool, image, manifest):
-    runtime = FakeRuntime(variant_preference=("quint8", "fp16"))
-    result = run(tool, image, {"model": "auto"}, runtime, manifest)
-    assert runtime.loaded == ["isnet-quint8"]
-    assert result.provenance.model == "isnet-quint8"
+@pytest.mark.parametrize("plan, expected", [
+    (("isnet-quint8@wasm", "isnet-fp16@webgpu"), "isnet-quint8@wasm"),
+    (("isnet-fp16@webgpu", "isnet-quint8@wasm"), "isnet-fp16@webgpu"),
+    (("isnet-quint8@webgpu",), "isnet-quint8@webgpu"),
+    (("isnet-fp16@cpu", "isnet-quint8@cpu"), "isnet-fp16@cpu"),
+])
+def test_auto_runs_the_first_attempt_of_the_runtimes_plan(tool, image, manifest, plan, expected):
+    runtime = FakeRuntime(attempts=attempts(manifest, *plan))
+    p = run(tool, image, {"model": "auto"}, runtime, manifest).provenance
+    assert runtime.loaded == [expected]
+    assert f"{p.model}@{p.backend}" == expected
+    assert p.fallback_chain == [f"{expected} ran"]
+    assert p.reason is None
 
 
 # --------------------------------------------------------------------------
-# Falling back to the classical path
+# The fallback chain between attempts
 
 
-def test_model_error_on_load_falls_back_with_reason(tool, image, manifest):
-    error = ModelError("isnet-fp16.onnx failed sha256 verification (altered or corrupt); it was not run")
-    runtime = FakeRuntime(load_error=error)
+def test_load_failure_falls_back_to_the_next_attempt(tool, image, manifest):
+    error = ModelError("isnet-fp16.onnx failed sha256 verification; it was discarded and not run")
+    runtime = FakeRuntime(attempts=attempts(manifest, "isnet-fp16@webgpu", "isnet-quint8@wasm"),
+                          load_errors={"isnet-fp16@webgpu": error})
     result = run(tool, image, {}, runtime, manifest)
     p = result.provenance
+    assert (p.path, p.model, p.variant, p.backend) == ("model", "isnet-quint8", "quint8", "wasm")
+    assert p.fallback_chain == [f"isnet-fp16@webgpu failed: {error}", "isnet-quint8@wasm ran"]
+    assert p.reason == f"Fell back to isnet-quint8@wasm: isnet-fp16@webgpu failed: {error}."
+    assert p.reason.startswith("Fell back to")
+    assert runtime.loaded == ["isnet-fp16@webgpu", "isnet-quint8@wasm"]
+    assert [r[0] for r in runtime.runs] == ["isnet-quint8@wasm"]
+    assert runtime.released == []  # nothing was loaded, so nothing to free
+    label = p.label()
+    assert label.startswith("AI model isnet-quint8 on wasm") and "Fell back to" in label
+    assert "not AI" not in label
+    assert result.pixels.shape == (HEIGHT, WIDTH, 4)
+    assert result.pixels[HEIGHT // 2, WIDTH // 2, 3] == 255
+
+
+def test_runtime_failure_at_load_falls_back_without_release(tool, image, manifest):
+    error = RuntimeFailure("onnxruntime-web could not load isnet-fp16 on webgpu: unsupported op")
+    runtime = FakeRuntime(load_errors={"isnet-fp16@webgpu": error})
+    p = run(tool, image, {}, runtime, manifest).provenance
+    assert (p.model, p.backend) == ("isnet-quint8", "webgpu")
+    assert p.fallback_chain == [f"isnet-fp16@webgpu failed: {error}", "isnet-quint8@webgpu ran"]
+    assert runtime.released == []
+
+
+def test_runtime_failure_at_run_releases_the_session_and_tries_the_next(tool, image, manifest):
+    error = RuntimeFailure("onnxruntime-web failed running the model: the GPU device was lost (destroyed)")
+    runtime = FakeRuntime(run_errors={"isnet-fp16@webgpu": error})
+    result = run(tool, image, {"output": "mask"}, runtime, manifest)
+    p = result.provenance
+    assert runtime.released == ["isnet-fp16@webgpu"]
+    assert runtime.loaded == ["isnet-fp16@webgpu", "isnet-quint8@webgpu"]
+    assert [r[0] for r in runtime.runs] == ["isnet-fp16@webgpu", "isnet-quint8@webgpu"]
+    assert (p.path, p.model, p.backend) == ("model", "isnet-quint8", "webgpu")
+    assert p.fallback_chain == [f"isnet-fp16@webgpu failed: {error}", "isnet-quint8@webgpu ran"]
+    assert p.reason == f"Fell back to isnet-quint8@webgpu: isnet-fp16@webgpu failed: {error}."
+    assert {"load", "prepare", "infer", "finish"} <= set(p.timings_ms)
+    assert result.pixels.shape == (HEIGHT, WIDTH)
+
+
+def test_skipped_attempt_is_recorded_and_never_loaded(tool, image, manifest):
+    # Pro forced on a software adapter: it has WebGPU but no shader-f16.
+    runtime = FakeRuntime(features=frozenset())
+    p = run(tool, image, {}, runtime, manifest).provenance
+    assert runtime.loaded == ["isnet-quint8@webgpu"]
+    skipped = "isnet-fp16@webgpu skipped: the WebGPU adapter lacks shader-f16"
+    assert p.fallback_chain == [skipped, "isnet-quint8@webgpu ran"]
+    assert p.reason == f"Fell back to isnet-quint8@webgpu: {skipped}."
+    assert (p.path, p.model, p.backend) == ("model", "isnet-quint8", "webgpu")
+
+
+def test_scripted_skip_is_never_loaded(tool, image, manifest):
+    runtime = FakeRuntime(attempts=attempts(manifest, "isnet-fp16@webgpu", "isnet-quint8@wasm",
+                                            skip={"isnet-fp16@webgpu": "testing a skip"}))
+    p = run(tool, image, {}, runtime, manifest).provenance
+    assert runtime.loaded == ["isnet-quint8@wasm"]
+    assert p.fallback_chain == ["isnet-fp16@webgpu skipped: testing a skip", "isnet-quint8@wasm ran"]
+
+
+def test_every_attempt_failing_runs_classical_with_the_whole_chain(tool, image, manifest):
+    error = ModelError("download of isnet-fp16.onnx failed: HTTP 404")
+    runtime = FakeRuntime(load_errors={"*": error})
+    result = run(tool, image, {}, runtime, manifest)
+    p = result.provenance
+    chain = [f"{name} failed: {error}" for name in ("isnet-fp16@webgpu", "isnet-quint8@webgpu", "isnet-quint8@wasm")]
+    assert runtime.loaded == ["isnet-fp16@webgpu", "isnet-quint8@webgpu", "isnet-quint8@wasm"]
+    assert runtime.runs == []
     assert p.path == "classical"
     assert p.model is None and p.variant is None
     assert p.backend == "python"
-    assert p.reason == (f"Model isnet-fp16 could not run ({error}). Ran the classical fallback instead.")
-    assert p.fallback_chain == [f"isnet-fp16: {error}"]
-    assert runtime.runs == []
+    assert p.fallback_chain == chain
+    assert p.reason == f"No model could run ({'; '.join(chain)}).{FALLBACK}"
     assert {"load", "classical"} <= set(p.timings_ms)
     assert result.pixels.shape == (HEIGHT, WIDTH, 4) and result.pixels.dtype == np.uint8
     assert "not AI" in p.label() and "isnet-fp16" in p.label()
 
 
-def test_runtime_failure_on_run_falls_back_with_reason(tool, image, manifest):
-    runtime = FakeRuntime(run_error=RuntimeFailure("onnxruntime failed running isnet-quint8: out of memory"),
-                          variant_preference=("quint8",))
+def test_skips_load_and_run_failures_together_then_classical(tool, image, manifest):
+    # No WebGPU at all: both WebGPU attempts are skipped; WASM runs out of memory.
+    error = RuntimeFailure("onnxruntime-web failed running the model: out of memory")
+    runtime = FakeRuntime(features=None, run_errors={"isnet-quint8@wasm": error})
     result = run(tool, image, {"output": "mask"}, runtime, manifest)
     p = result.provenance
+    chain = ["isnet-fp16@webgpu skipped: no WebGPU adapter", "isnet-quint8@webgpu skipped: no WebGPU adapter",
+             f"isnet-quint8@wasm failed: {error}"]
+    assert runtime.loaded == ["isnet-quint8@wasm"]
+    assert runtime.released == ["isnet-quint8@wasm"]
     assert p.path == "classical"
-    assert "isnet-quint8" in p.reason and "out of memory" in p.reason
-    assert p.reason.endswith("Ran the classical fallback instead.")
-    assert p.fallback_chain == ["isnet-quint8: onnxruntime failed running isnet-quint8: out of memory"]
+    assert p.fallback_chain == chain
+    assert p.reason == f"No model could run ({'; '.join(chain)}).{FALLBACK}"
     assert {"load", "prepare", "infer", "classical"} <= set(p.timings_ms)
     assert result.pixels.shape == (HEIGHT, WIDTH)
     assert p.output_size == (WIDTH, HEIGHT)
 
 
-def test_other_runtime_errors_are_not_swallowed(tool, image, manifest):
-    runtime = FakeRuntime(run_error=KeyError("surprise"))
+def test_runtime_failure_on_the_only_attempt_falls_back_with_reason(tool, image, manifest):
+    error = RuntimeFailure("onnxruntime failed running isnet-quint8: out of memory")
+    runtime = FakeRuntime(run_errors={"*": error})
+    result = run(tool, image, {"output": "mask"}, runtime, manifest, tier=DEFAULT_TIER)
+    p = result.provenance
+    assert p.path == "classical"
+    assert "isnet-quint8@wasm" in p.reason and "out of memory" in p.reason
+    assert p.reason.endswith("Ran the classical fallback instead.")
+    assert p.fallback_chain == [f"isnet-quint8@wasm failed: {error}"]
+    assert runtime.released == ["isnet-quint8@wasm"]
+    assert result.pixels.shape == (HEIGHT, WIDTH)
+
+
+def test_all_attempts_skipped_runs_classical(tool, image, manifest):
+    runtime = FakeRuntime(attempts=attempts(manifest, "isnet-fp16@webgpu",
+                                            skip={"isnet-fp16@webgpu": "no WebGPU adapter"}))
+    p = run(tool, image, {}, runtime, manifest).provenance
+    assert runtime.loaded == []
+    assert p.path == "classical"
+    assert p.fallback_chain == ["isnet-fp16@webgpu skipped: no WebGPU adapter"]
+    assert p.reason == f"No model could run (isnet-fp16@webgpu skipped: no WebGPU adapter).{FALLBACK}"
+
+
+@pytest.mark.parametrize("where", ["load", "run"])
+def test_other_runtime_errors_are_not_swallowed(tool, image, manifest, where):
+    errors = {"*": KeyError("surprise")}
+    runtime = FakeRuntime(**{f"{where}_errors": errors})
     with pytest.raises(KeyError):
         run(tool, image, {}, runtime, manifest)
+    assert runtime.loaded == ["isnet-fp16@webgpu"]  # no further attempt after a real bug
+
+
+# --------------------------------------------------------------------------
+# Empty plans and the classical path
+
+
+def test_empty_plan_on_a_tier_without_models_quotes_the_tier(tool, image, manifest):
+    tier = tiers.decide({"deviceMemory": 1, "hardwareConcurrency": 4})
+    assert (tier.name, tier.models_allowed) == ("lite", False)
+    runtime = FakeRuntime()
+    p = run(tool, image, {}, runtime, manifest, tier=tier).provenance
+    assert runtime.planned and runtime.loaded == []
+    assert p.path == "classical"
+    assert p.fallback_chain == []
+    assert p.reason == f"The lite tier runs no model here: {' '.join(tier.reasons)}{FALLBACK}"
+    assert "1 GB of memory" in p.reason
+    assert (p.tier, p.tier_overridden) == ("lite", False)
+
+
+def test_empty_plan_for_an_explicit_model_the_tier_does_not_list(tool, image, manifest):
+    # tiers.plan lists fp16 only for pro on WebGPU; the engine gets [] and says so.
+    runtime = FakeRuntime()
+    p = run(tool, image, {"model": "isnet-fp16"}, runtime, manifest, tier=LITE).provenance
+    assert runtime.planned[0][0] == ["isnet-fp16"]
+    assert runtime.loaded == []
+    assert p.path == "classical"
+    assert p.reason == f"The lite tier runs no model here: {LITE.reasons[0]}{FALLBACK}"
 
 
 def test_classical_requested(tool, image, manifest):
@@ -219,7 +435,7 @@ def test_classical_requested(tool, image, manifest):
     assert p.reason == "Classical path requested."
     assert p.fallback_chain == []
     assert p.backend == "python"
-    assert runtime.loaded == [] and runtime.runs == []
+    assert runtime.planned == [] and runtime.loaded == [] and runtime.runs == []
     assert set(p.timings_ms) == {"classical"}
     assert result.pixels.shape == (HEIGHT, WIDTH, 4)
 
@@ -230,7 +446,21 @@ def test_no_runtime_runs_classical_with_reason(tool, image, manifest):
     assert p.path == "classical"
     assert p.reason == "No model runtime on this host. Ran the classical fallback instead."
     assert p.model is None
+    assert p.fallback_chain == []
     assert result.pixels.shape == (HEIGHT, WIDTH)
+
+
+def test_load_packages_runs_before_the_classical_path_only(tool, image, manifest):
+    calls = []
+
+    async def load_packages(names):
+        calls.append(names)
+
+    p = run(tool, image, {}, FakeRuntime(), manifest, load_packages=load_packages).provenance
+    assert p.path == "model" and calls == []
+    p = run(tool, image, {"classical": True}, FakeRuntime(), manifest, load_packages=load_packages).provenance
+    assert calls == [tool.classical_packages]
+    assert set(p.timings_ms) == {"packages", "classical"}
 
 
 def test_classical_subject_is_found_on_plain_backdrop(tool, image, manifest):
@@ -252,12 +482,11 @@ def test_classical_import_error_is_a_tool_error(tool, image, manifest, monkeypat
 
 def test_model_error_then_classical_import_error(tool, image, manifest, monkeypatch):
     monkeypatch.setitem(sys.modules, "darkroom.tools.remove_background.classical", None)
-    runtime = FakeRuntime(load_error=ModelError("isnet-fp16.onnx is not downloaded; run `darkroom models fetch`"))
+    runtime = FakeRuntime(load_errors={"*": ModelError("isnet-quint8.onnx is not downloaded; run `darkroom models fetch`")})
     with pytest.raises(ToolError) as info:
-        run(tool, image, {}, runtime, manifest)
+        run(tool, image, {}, runtime, manifest, tier=DEFAULT_TIER)
     message = str(info.value)
-    assert "Model isnet-fp16 could not run" in message
-    assert "not downloaded" in message
+    assert message.startswith("No model could run (isnet-quint8@wasm failed: isnet-quint8.onnx is not downloaded")
     assert "The classical fallback is not available here either" in message
 
 
@@ -280,7 +509,7 @@ def test_bad_params_are_tool_errors(tool, image, manifest, params, fragment):
     with pytest.raises(ToolError) as info:
         run(tool, image, params, runtime, manifest)
     assert fragment in str(info.value)
-    assert runtime.loaded == []
+    assert runtime.planned == [] and runtime.loaded == []
 
 
 def test_colour_param_is_canonicalised(tool, image, manifest):
@@ -291,47 +520,49 @@ def test_colour_param_is_canonicalised(tool, image, manifest):
 
 def test_model_missing_from_manifest_is_tool_error(tool, image, manifest):
     partial = {k: v for k, v in manifest.items() if k != "isnet-quint8"}
+    runtime = FakeRuntime()
     with pytest.raises(ToolError, match="Model isnet-quint8 is not available for remove-background"):
-        run(tool, image, {"model": "isnet-quint8"}, FakeRuntime(), partial)
+        run(tool, image, {"model": "isnet-quint8"}, runtime, partial)
+    assert runtime.planned == []
 
 
 # --------------------------------------------------------------------------
-# choose_model
+# candidates
 
 
-@pytest.mark.parametrize("preference, expected", [
-    (("quint8", "fp16"), "isnet-quint8"),
-    (("fp16", "quint8"), "isnet-fp16"),
-    (("quint8",), "isnet-quint8"),
-    (("fp16",), "isnet-fp16"),
-    (("webgpu-only", "quint8"), "isnet-quint8"),
-])
-def test_choose_model_auto_follows_preference(tool, manifest, preference, expected):
-    assert choose_model(tool, "auto", FakeRuntime(variant_preference=preference), manifest).id == expected
+def test_candidates_auto_is_every_model_in_tool_order(tool, manifest):
+    found = candidates(tool, "auto", manifest)
+    assert [spec.id for spec in found] == list(tool.models) == ["isnet-fp16", "isnet-quint8"]
+    assert all(spec is manifest[spec.id] for spec in found)
 
 
-def test_choose_model_auto_without_runtime_picks_the_tools_first_model(tool, manifest):
-    assert choose_model(tool, "auto", None, manifest).id == tool.models[0]
+def test_candidates_auto_follows_the_tool_not_the_manifest_order(tool, manifest):
+    reordered = {"isnet-quint8": manifest["isnet-quint8"], "isnet-fp16": manifest["isnet-fp16"]}
+    assert [spec.id for spec in candidates(tool, "auto", reordered)] == ["isnet-fp16", "isnet-quint8"]
+
+
+def test_candidates_auto_skips_models_missing_from_the_manifest(tool, manifest):
+    partial = {"isnet-quint8": manifest["isnet-quint8"]}
+    assert [spec.id for spec in candidates(tool, "auto", partial)] == ["isnet-quint8"]
 
 
 @pytest.mark.parametrize("requested", ["isnet-fp16", "isnet-quint8"])
-@pytest.mark.parametrize("preference", [("fp16", "quint8"), ("quint8", "fp16")])
-def test_choose_model_explicit_id_is_honoured(tool, manifest, requested, preference):
-    assert choose_model(tool, requested, FakeRuntime(variant_preference=preference), manifest).id == requested
+def test_candidates_explicit_id_is_the_only_one(tool, manifest, requested):
+    assert candidates(tool, requested, manifest) == [manifest[requested]]
 
 
-def test_choose_model_unknown_id(tool, manifest):
+def test_candidates_unknown_id(tool, manifest):
     with pytest.raises(ToolError, match="Model isnet-huge is not available for remove-background."):
-        choose_model(tool, "isnet-huge", FakeRuntime(), manifest)
+        candidates(tool, "isnet-huge", manifest)
 
 
-def test_choose_model_rejects_model_of_another_tool(tool, manifest):
+def test_candidates_rejects_model_of_another_tool(tool, manifest):
     other = models.parse_manifest({"schema": 1, "models": {"upscaler": {
         **manifest["isnet-fp16"].to_dict(), "tool": "upscale"}}})
     with pytest.raises(ToolError, match="not available"):
-        choose_model(tool, "upscaler", FakeRuntime(), {**manifest, **other})
+        candidates(tool, "upscaler", {**manifest, **other})
 
 
-def test_choose_model_auto_with_no_listed_model(tool):
+def test_candidates_auto_with_no_listed_model(tool):
     with pytest.raises(ToolError, match="No model for remove-background is listed"):
-        choose_model(tool, "auto", FakeRuntime(), {})
+        candidates(tool, "auto", {})

@@ -37,8 +37,9 @@ def test_defaults_are_classical_python_standard():
 def test_to_dict_has_every_field_and_the_label():
     p = model_provenance()
     d = p.to_dict()
-    assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "reason", "fallback_chain",
-                      "timings_ms", "input_size", "output_size", "notes", "label"}
+    assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "tier_overridden", "reason",
+                      "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
+    assert d["tier_overridden"] is False
     assert d["label"] == p.label()
     assert d["model"] == "isnet-fp16"
     assert list(d["input_size"]) == [640, 480]
@@ -79,6 +80,16 @@ def test_classical_label_says_not_ai_and_gives_the_reason():
 def test_label_without_total_reads_zero_seconds():
     assert Provenance(tool="t", reason="Classical path requested.").label() == \
         "Classical fallback (scikit-image, not AI) on python, 0.00 s. Classical path requested."
+
+
+def test_overridden_tier_label_says_chosen_by_you():
+    p = model_provenance()
+    p.tier_overridden = True
+    assert p.label() == "AI model isnet-fp16 on webgpu, 2.41 s (tier pro, chosen by you)"
+    c = classical_provenance()
+    c.tier, c.tier_overridden = "lite", True
+    assert c.label().startswith("Classical fallback (scikit-image, not AI) on python, 1.23 s (tier lite, chosen by you). ")
+    assert "chosen by you" not in model_provenance().label()
 
 
 def test_model_label_never_says_classical():
