@@ -47,6 +47,7 @@ const sha256 = (file) => createHash("sha256").update(fs.readFileSync(file)).dige
 function closure(lock, names) {
   const seen = new Set();
   const visit = (name) => {
+    name = name.toLowerCase().replace(/[-_.]+/g, "-"); // lock keys are normalised; "depends" may not be
     if (seen.has(name)) return;
     seen.add(name);
     for (const dep of lock.packages[name].depends) visit(dep);

@@ -532,7 +532,6 @@ class Toolbox:
 
     def env(self) -> dict:
         env = dict(os.environ)
-        env["PATH"] = f"{self.tools_python.parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONHASHSEED"] = "0"        # Cython/pythran output must not vary run to run
         env["PYTHRANRC"] = os.devnull      # ignore a user's ~/.pythranrc
         return env
@@ -599,6 +598,7 @@ def build_extension(package: Package, src: Path, build: Path, box: Toolbox, ext:
         return so
     started = time.monotonic()
     generated = _generate(package, src, box, ext)
+    generated_at = time.monotonic()
     objects = [_compile(package, src, box, generated, build / "obj" / (ext.generated + ".o"),
                         ext.language_is_cpp, ext.pythran)]
     for extra in ext.sources[1:]:
@@ -611,7 +611,9 @@ def build_extension(package: Package, src: Path, build: Path, box: Toolbox, ext:
     _run([linker, *LDFLAGS, *(CXX_EXTRA if ext.language_is_cpp else ()), *map(str, objects), "-o", str(tmp)],
          cwd=src, env=box.env())
     tmp.replace(so)
-    log(f"  built {ext.module} ({time.monotonic() - started:.0f} s)")
+    done = time.monotonic()
+    log(f"  built {ext.module} ({done - started:.0f} s: {'pythran' if ext.pythran else 'cython'} "
+        f"{generated_at - started:.0f} s, compile+link {done - generated_at:.0f} s)")
     return so
 
 
@@ -744,7 +746,7 @@ def cache_key(package: Package, inputs: dict) -> str:
 def build_package(package: Package, cache_dir: Path, box: Toolbox, key: str, allow_stubs: bool,
                   keep_build: bool) -> tuple[Path, dict[str, str]]:
     """Build (or fetch from the cache) one wheel; returns its cached path and stubs."""
-    final = cache_dir / "wheels" / key / package.wheel_name
+    final = cache_dir / "built" / key / package.wheel_name
     info_path = final.with_suffix(".json")
     if final.is_file() and info_path.is_file():
         log(f"{package.wheel_name}: cached ({key})")
@@ -807,7 +809,7 @@ def build_all(out_dir: Path, cache_dir: Path | None = None, jobs: int | None = N
     headers = find_python_headers()
     inputs["python_headers"] = _tree_digest(headers)
     keys = {package.dist: cache_key(package, inputs) for package in PACKAGES}
-    cached = all((cache_dir / "wheels" / keys[p.dist] / p.wheel_name).is_file() for p in PACKAGES)
+    cached = all((cache_dir / "built" / keys[p.dist] / p.wheel_name).is_file() for p in PACKAGES)
     box = None
     if not cached:
         tools_python = ensure_tools(cache_dir)

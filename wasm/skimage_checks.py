@@ -108,6 +108,7 @@ def check_morphology():
             "binary_erosion": morphology.binary_erosion(mask, morphology.disk(1)),
             "remove_small_holes": morphology.remove_small_holes(~mask, 20),
             "skeletonize": morphology.skeletonize(mask),
+            "skeletonize_3d_lee": morphology.skeletonize(np.stack([mask] * 5), method="lee"),  # C++ module
             "reconstruction": morphology.reconstruction(_image() - 0.2, _image(), method="dilation")}
 
 
@@ -148,7 +149,31 @@ def check_feature():
             "hessian_det": feature.hessian_matrix_det(img, sigma=2),       # pythran module
             "haar": feature.haar_like_feature(img[:12, :12].astype(np.float64).cumsum(0).cumsum(1),
                                               0, 0, 12, 12, "type-2-x"),  # C++ (Cython) module
-            "corner_harris": feature.corner_harris(img)}
+            "corner_harris": feature.corner_harris(img),
+            "brief": _brief(img),                                            # pythran module
+            "pythran_type_error": _pythran_rejects_wrong_dtype()}
+
+
+def _brief(img):
+    from skimage.feature import BRIEF
+    extractor = BRIEF(descriptor_size=64, patch_size=15, rng=1)
+    # int64 keypoints: with the platform's default int (int32 on wasm32) skimage 0.25's
+    # BRIEF.extract raises "Unable to avoid copy" (np.array(..., copy=False)), an
+    # upstream 32-bit issue that the official Pyodide wheel shares.
+    extractor.extract(img, np.array([[20, 20], [24, 30], [30, 40]], dtype=np.int64))
+    return extractor.descriptors
+
+
+def _pythran_rejects_wrong_dtype():
+    """A pythran module must raise TypeError for a type it was not compiled for
+    (an error path through C++ code), not crash the interpreter."""
+    from skimage.feature.brief_cy import _brief_loop
+    try:
+        _brief_loop(np.zeros((4, 4), np.int8), np.zeros((1, 1), np.uint8), np.zeros((1, 2), np.int64),
+                    np.zeros((1, 2), np.int32), np.zeros((1, 2), np.int32))
+    except TypeError:
+        return np.int64(1)
+    return np.int64(0)
 
 
 def check_exposure():

@@ -26,6 +26,8 @@ configure(ortWasm);
 function configure(ort) {
   ort.env.wasm.wasmPaths = ORT_DIR;
   ort.env.wasm.numThreads = THREADS;
+  // onnxruntime's warnings (e.g. shape ops placed on the CPU) reach the console as errors.
+  ort.env.logLevel = "error";
 }
 
 export function setProgressSink(sink) {
@@ -160,7 +162,11 @@ export async function loadModel(specJson, backend) {
     progressSink({ stage: "session", model: spec.id, backend });
     const ort = await runtimeFor(backend);
     const provider = backend === "webgpu" ? { name: "webgpu", device: await gpuDevice() } : "wasm";
-    const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: "all" });
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: [provider],
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 3, // errors only: its warnings are not the user's business
+    });
     const handle = nextHandle++;
     sessions.set(handle, { session, ort, gpu: backend === "webgpu" ? gpu : null });
     return { handle, backend, loadMs: performance.now() - started };

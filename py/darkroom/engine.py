@@ -116,7 +116,7 @@ async def run_tool(
     watch = watch or Stopwatch()
     pixels = image.pixels
     provenance = Provenance(tool=tool.id, tier=tier.name, tier_overridden=tier.overridden,
-                            input_size=_size(pixels), notes=list(image.notes))
+                            tier_reasons=list(tier.reasons), input_size=_size(pixels), notes=list(image.notes))
 
     if params["classical"]:
         reason = "Classical path requested."

@@ -23,6 +23,7 @@ class Provenance:
     backend: str = "python"
     tier: str = "standard"
     tier_overridden: bool = False
+    tier_reasons: list[str] = field(default_factory=list)
     reason: str | None = None
     fallback_chain: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -38,7 +39,8 @@ class Provenance:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     def label(self) -> str:
-        """One human sentence, e.g. ``"AI model isnet-fp16 on wasm, 2.41 s"``."""
+        """What ran, in words, e.g. ``"AI model isnet-quint8 on wasm, 3.48 s. Tier lite: The WebGPU
+        adapter is a software renderer (swiftshader), not a GPU."``"""
         seconds = self.timings_ms.get("total", 0.0) / 1000
         if self.path == "model":
             text = f"AI model {self.model} on {self.backend}, {seconds:.2f} s"
@@ -46,7 +48,10 @@ class Provenance:
             text = f"Classical fallback (scikit-image, not AI) on {self.backend}, {seconds:.2f} s"
         if self.tier_overridden:
             text += f" (tier {self.tier}, chosen by you)"
-        return f"{text}. {self.reason}" if self.reason else text
+        text = f"{text}. {self.reason}" if self.reason else f"{text}."
+        if self.tier_reasons and not self.tier_overridden:
+            text += f" Tier {self.tier}: {self.tier_reasons[0]}"
+        return text
 
 
 class Stopwatch:

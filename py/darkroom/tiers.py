@@ -58,7 +58,7 @@ class Attempt:
 
 
 # The CLI and tests run on the CPU with onnxruntime; tiers only steer the page.
-DEFAULT = Tier("standard", ("Tiers apply in the browser; here models run with onnxruntime on the CPU.",))
+DEFAULT = Tier("standard")
 
 
 def software_adapter(adapter: dict) -> str | None:

@@ -37,8 +37,8 @@ def test_defaults_are_classical_python_standard():
 def test_to_dict_has_every_field_and_the_label():
     p = model_provenance()
     d = p.to_dict()
-    assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "tier_overridden", "reason",
-                      "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
+    assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "tier_overridden", "tier_reasons",
+                      "reason", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
     assert d["tier_overridden"] is False
     assert d["label"] == p.label()
     assert d["model"] == "isnet-fp16"
@@ -67,7 +67,14 @@ def test_json_round_trip(make):
 
 
 def test_model_label():
-    assert model_provenance().label() == "AI model isnet-fp16 on webgpu, 2.41 s"
+    assert model_provenance().label() == "AI model isnet-fp16 on webgpu, 2.41 s."
+
+
+def test_label_gives_the_tier_and_its_first_reason():
+    p = model_provenance()
+    p.tier, p.tier_reasons = "lite", ["The WebGPU adapter is a software renderer (swiftshader), not a GPU.", "Modest CPU."]
+    assert p.label() == ("AI model isnet-fp16 on webgpu, 2.41 s. "
+                         "Tier lite: The WebGPU adapter is a software renderer (swiftshader), not a GPU.")
 
 
 def test_classical_label_says_not_ai_and_gives_the_reason():
@@ -85,7 +92,7 @@ def test_label_without_total_reads_zero_seconds():
 def test_overridden_tier_label_says_chosen_by_you():
     p = model_provenance()
     p.tier_overridden = True
-    assert p.label() == "AI model isnet-fp16 on webgpu, 2.41 s (tier pro, chosen by you)"
+    assert p.label() == "AI model isnet-fp16 on webgpu, 2.41 s (tier pro, chosen by you)."
     c = classical_provenance()
     c.tier, c.tier_overridden = "lite", True
     assert c.label().startswith("Classical fallback (scikit-image, not AI) on python, 1.23 s (tier lite, chosen by you). ")

@@ -178,7 +178,6 @@ def test_tier_to_dict():
 
 def test_default_tier_is_standard_for_the_cpu_hosts():
     assert (DEFAULT.name, DEFAULT.models_allowed, DEFAULT.overridden) == ("standard", True, False)
-    assert DEFAULT.reasons
 
 
 # --------------------------------------------------------------------------
