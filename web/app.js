@@ -315,7 +315,7 @@ function wireTier(hello) {
     const intro = $("[data-testid=tier-intro]");
     const tier = hello.tier;
     intro.querySelector(".intro-text").textContent =
-      `This device was rated ${tier.name}: ${tier.reasons.join(" ")} That means ${TIER_MEANING[tier.name]}. ` +
+      `This device was rated ${tier.name}: ${tier.reasons[0]} That means ${TIER_MEANING[tier.name]}. ` +
       "Every result says what ran. You can change the tier below.";
     intro.hidden = false;
     intro.querySelector(".intro-ok").addEventListener("click", () => {
