@@ -12,21 +12,27 @@ setup_python() {
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 }
 
-setup_chromium() {
-  if ! command -v chromium >/dev/null; then
+apt_install() {  # apt_install COMMAND PACKAGE: install PACKAGE from Debian unless COMMAND exists
+  if ! command -v "$1" >/dev/null; then
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
   fi
 }
+
+# Debian's emscripten compiles scikit-image for the page (wasm/); without it the build
+# still works and says the classical tools will not run in the browser.
+setup_wasm_toolchain() { apt_install emcc emscripten; }
 
 case "${1:-}" in
   serve)
     setup_python
+    setup_wasm_toolchain
     exec .venv/bin/python build.py serve "${@:2}"
     ;;
   test)
     setup_python
-    setup_chromium
+    setup_wasm_toolchain
+    apt_install chromium chromium
     .venv/bin/python build.py
     exec .venv/bin/python -m pytest "${@:2}"
     ;;

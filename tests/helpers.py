@@ -33,3 +33,15 @@ def require_models(*model_ids: str) -> None:
         if not path.is_file():
             message = f"{model_id} is not in {models.cache_dir()}; run `darkroom models fetch`"
             pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+def require_classical_in_page(build_info: dict) -> None:
+    """Skip (with the reason) when the build could not ship scikit-image for the page;
+    under CI that is a failure, since `./dev.sh test` installs the toolchain that builds it."""
+    import os
+
+    import pytest
+
+    if not build_info["classicalInPage"]:
+        message = "this build has no scikit-image wasm wheel (see build.py's log and wasm/NOTES.md)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)

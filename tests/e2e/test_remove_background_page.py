@@ -15,7 +15,7 @@ from darkroom.engine import run_tool
 from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT
 from darkroom.tools import registry
-from helpers import iou
+from helpers import iou, require_classical_in_page
 
 pytestmark = pytest.mark.e2e
 
@@ -138,9 +138,7 @@ def product_shot() -> bytes:
 
 def test_classical_path_in_page_matches_cpython(app, site):
     page, requests = app
-    build = page.evaluate("fetch('./build.json').then((r) => r.json())")
-    if not build["classicalInPage"]:
-        pytest.skip("this build has no scikit-image wasm wheel (see issue 3), so the classical path cannot run in the page")
+    require_classical_in_page(page.evaluate("fetch('./build.json').then((r) => r.json())"))
     photo = product_shot()
     reply = run_hook(page, photo, {"classical": True, "output": "mask"})
     assert reply["provenance"]["path"] == "classical" and reply["provenance"]["backend"] == "python"
