@@ -18,30 +18,27 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def require_models(*model_ids: str) -> None:
-    """Skip (with the reason) when a real model is not cached; under CI that is a failure,
-    since `./dev.sh test` fetches the models before the tests run."""
+def skip_unless_ci(message: str) -> None:
+    """Skip with ``message``; under CI, fail instead: `./dev.sh test` sets up everything
+    the tests need, so a missing piece there is a broken setup, not a reason to skip."""
     import os
 
     import pytest
 
+    pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+def require_models(*model_ids: str) -> None:
+    """Stop the test (see ``skip_unless_ci``) when a real model is not cached."""
     from darkroom import models
 
     manifest = models.load_manifest()
     for model_id in model_ids:
-        path = models.cache_dir() / manifest[model_id].file.name
-        if not path.is_file():
-            message = f"{model_id} is not in {models.cache_dir()}; run `darkroom models fetch`"
-            pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        if not (models.cache_dir() / manifest[model_id].file.name).is_file():
+            skip_unless_ci(f"{model_id} is not in {models.cache_dir()}; run `darkroom models fetch`")
 
 
 def require_classical_in_page(build_info: dict) -> None:
-    """Skip (with the reason) when the build could not ship scikit-image for the page;
-    under CI that is a failure, since `./dev.sh test` installs the toolchain that builds it."""
-    import os
-
-    import pytest
-
+    """Stop the test (see ``skip_unless_ci``) when the build could not ship scikit-image."""
     if not build_info["classicalInPage"]:
-        message = "this build has no scikit-image wasm wheel (see build.py's log and wasm/NOTES.md)"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        skip_unless_ci("this build has no scikit-image wasm wheel (see build.py's log and wasm/NOTES.md)")
