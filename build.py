@@ -47,7 +47,7 @@ LOCK_FILE_NAMES = {"scikit-image": "scikit_image-0.25.0-cp312-cp312-pyodide_2024
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
 ORT_BOOT_FILES = ("ort-wasm-simd-threaded.wasm",)
-WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.svg")
+WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.svg", "manifest.webmanifest")
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)
@@ -274,6 +274,41 @@ def copy_models() -> None:
     shutil.copy2(models.REPO_MODELS_DIR / "manifest.json", out / "manifest.json")
 
 
+def draw_icon(size: int, maskable: bool) -> "Image.Image":
+    """The app icon (web/icon.svg's aperture) as a PNG for the web manifest.
+
+    A maskable icon fills its square and keeps the mark inside the central 80 % that
+    launchers never crop; the plain one is a rounded tile.
+    """
+    from PIL import Image, ImageDraw
+
+    scale = 4  # draw large, then downsample for smooth edges
+    side = size * scale
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    background, accent = (17, 18, 20, 255), (224, 163, 74, 255)
+    if maskable:
+        draw.rectangle([0, 0, side, side], fill=background)
+        unit = side * 0.8 / 64
+    else:
+        draw.rounded_rectangle([0, 0, side - 1, side - 1], radius=side * 14 // 64, fill=background)
+        unit = side / 64
+    centre = side / 2
+    ring, ring_width, dot = 20 * unit, 5 * unit, 8 * unit
+    draw.ellipse([centre - ring - ring_width / 2, centre - ring - ring_width / 2,
+                  centre + ring + ring_width / 2, centre + ring + ring_width / 2], outline=accent, width=round(ring_width))
+    draw.ellipse([centre - dot, centre - dot, centre + dot, centre + dot], fill=accent)
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def write_icons() -> None:
+    out = DIST / "icons"
+    out.mkdir(exist_ok=True)
+    for size, maskable, name in ((192, False, "icon-192.png"), (512, False, "icon-512.png"),
+                                 (512, True, "icon-maskable-512.png")):
+        draw_icon(size, maskable).save(out / name, optimize=True)
+
+
 def package_app() -> str:
     """Zip the darkroom package (named by its content hash, so caches never go stale)."""
     files = sorted(p for p in (ROOT / "py").rglob("*.py") if "__pycache__" not in p.parts)
@@ -302,6 +337,7 @@ def build(wheel_dir: Path | None = None) -> Path:
     app_archive = package_app()
     for name in WEB_FILES:
         shutil.copy2(ROOT / "web" / name, DIST / name)
+    write_icons()
     build_id = hashlib.sha256(json.dumps([app_archive, packages]).encode()
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
@@ -322,6 +358,22 @@ def boot_files(app_archive: str, packages: list[str]) -> list[dict]:
     return [{"url": "./" + p.relative_to(DIST).as_posix(), "bytes": p.stat().st_size} for p in paths]
 
 
+# Nothing but this origin may be fetched, scripted or framed, so no script can send an
+# image anywhere; WASM compilation needs 'wasm-unsafe-eval', result previews need blob:.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self'",
+    "connect-src 'self' blob:",  # blob: is this page's own memory, never the network
+    "img-src 'self' blob: data:",
+    "style-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+])
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Static files with the headers WASM threads need (cross-origin isolation)."""
 
@@ -330,6 +382,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                       ".json": "application/json", ".webmanifest": "application/manifest+json"}
 
     def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")

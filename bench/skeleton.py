@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import build  # noqa: E402
-from e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 SIZES = {"1024x1024": (1024, 1024), "12 MP (4000x3000)": (4000, 3000)}
 

@@ -1,22 +1,10 @@
 """The built site, served on 127.0.0.1, driven in headless Debian Chromium."""
 
 import threading
-from urllib.parse import urlparse
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--enable-unsafe-webgpu",
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-BOOT_TIMEOUT_MS = 120_000
-RUN_TIMEOUT_MS = 180_000
+from pagekit import CHROMIUM, CHROMIUM_ARGS, open_app
 
 
 @pytest.fixture(scope="session")
@@ -33,41 +21,25 @@ def site():
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as instance:
+        yield instance
 
 
-class RequestLog:
-    """Every request the page, its workers and its service worker make."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def foreign(self, base: str) -> list[str]:
-        origin = urlparse(base).netloc
-        return [u for u in self.urls if urlparse(u).scheme not in ("blob", "data") and urlparse(u).netloc != origin]
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture()
 def app(browser, site):
-    """A fresh browser context with the app booted; yields (page, request_log)."""
+    """A fresh browser context with the app booted; yields (page, PageLog)."""
     context = browser.new_context()
-    log = RequestLog()
-    context.on("request", lambda request: log.urls.append(request.url))
-    page = context.new_page()
-    page.set_default_timeout(RUN_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # A missing file or a failed script shows up here first.
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.goto(site)
-    page.wait_for_function("window.darkroom !== undefined")
-    page.evaluate("window.darkroom.ready")
+    page, log = open_app(context, site)
     yield page, log
     context.close()
-    assert not errors, f"errors in the page: {errors}"
+    assert not log.errors, f"errors in the page: {log.errors}"

@@ -16,6 +16,7 @@ from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT
 from darkroom.tools import registry
 from helpers import iou, require_classical_in_page
+from pagekit import run_hook
 
 pytestmark = pytest.mark.e2e
 
@@ -32,25 +33,6 @@ READ_RESULT = """async () => {
   let s = ''; for (const b of bytes) s += String.fromCharCode(b);
   return btoa(s);
 }"""
-
-# Calls window.darkroom.run on bytes given as base64; returns {png (base64), provenance} or {error}.
-RUN_HOOK = """async ([b64, params]) => {
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  try {
-    const { blob, provenance } = await window.darkroom.run('remove-background', new Blob([bytes]), params);
-    const out = new Uint8Array(await blob.arrayBuffer());
-    let s = ''; for (const b of out) s += String.fromCharCode(b);
-    return { png: btoa(s), provenance };
-  } catch (err) { return { error: err.message }; }
-}"""
-
-
-def run_hook(page, photo: bytes, params: dict) -> dict:
-    reply = page.evaluate(RUN_HOOK, [base64.b64encode(photo).decode(), params])
-    if "png" in reply:
-        reply["image"] = Image.open(io.BytesIO(base64.b64decode(reply["png"])))
-    return reply
-
 
 def cpython_alpha(photo: bytes, model_id: str) -> np.ndarray:
     """The same model on the CPU through onnxruntime (in a thread: Playwright owns this one's event loop)."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import iou
-from test_remove_background_page import run_hook
+from pagekit import run_hook
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def test_forced_pro_runs_isnet_on_webgpu_and_agrees_with_wasm(app, site, astrona
 def test_tier_choice_is_remembered_and_flagged(app):
     page, _ = app
     page.get_by_test_id("tier-select").select_option("standard")
-    page.wait_for_function("document.querySelector('[data-testid=tier-reasons]').textContent.startsWith('standard')")
+    page.wait_for_function("() => document.querySelector('[data-testid=tier-reasons]').textContent.startsWith('standard')")
     assert "chosen by you" in page.get_by_test_id("tier-reasons").inner_text()
     assert "may be slow" in page.get_by_test_id("tier-reasons").inner_text()  # standard is above lite
     page.reload()

@@ -1,0 +1,66 @@
+"""Driving the built app in headless Debian Chromium: shared by the e2e tests and bench/."""
+
+import base64
+import io
+from urllib.parse import urlparse
+
+from PIL import Image
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--enable-unsafe-webgpu",
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+RUN_TIMEOUT_MS = 180_000
+
+
+class PageLog:
+    """Every request the page, its workers and its service worker make, and every
+    console error; a test that provokes an error on purpose removes it from ``errors``."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.errors: list[str] = []
+
+    def foreign(self, base: str) -> list[str]:
+        origin = urlparse(base).netloc
+        return [u for u in self.urls if urlparse(u).scheme not in ("blob", "data") and urlparse(u).netloc != origin]
+
+
+def open_app(context, site):
+    """Open the app in ``context`` and wait until it is ready; returns (page, PageLog)."""
+    log = PageLog()
+    context.on("request", lambda request: log.urls.append(request.url))
+    page = context.new_page()
+    page.set_default_timeout(RUN_TIMEOUT_MS)
+    page.on("pageerror", lambda exc: log.errors.append(str(exc)))
+    # A missing file or a failed script shows up here first.
+    page.on("console", lambda message: message.type == "error" and log.errors.append(message.text))
+    page.goto(site)
+    page.wait_for_function("() => window.darkroom !== undefined")  # a function: CSP forbids eval
+    page.evaluate("window.darkroom.ready")
+    return page, log
+
+
+# Calls window.darkroom.run on bytes given as base64; returns {png (base64), provenance} or {error}.
+RUN_HOOK = """async ([b64, params]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  try {
+    const { blob, provenance } = await window.darkroom.run('remove-background', new Blob([bytes]), params);
+    const out = new Uint8Array(await blob.arrayBuffer());
+    let s = ''; for (const b of out) s += String.fromCharCode(b);
+    return { png: btoa(s), provenance };
+  } catch (err) { return { error: err.message }; }
+}"""
+
+
+def run_hook(page, photo: bytes, params: dict) -> dict:
+    reply = page.evaluate(RUN_HOOK, [base64.b64encode(photo).decode(), params])
+    if "png" in reply:
+        reply["image"] = Image.open(io.BytesIO(base64.b64decode(reply["png"])))
+    return reply
