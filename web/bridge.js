@@ -119,7 +119,7 @@ async function download(file) {
     if (done) break;
     if (loaded + value.byteLength > bytes.byteLength) {
       await reader.cancel();
-      throw new VerificationError(`${file.name} is larger than the manifest says; it was discarded and not run`);
+      throw new VerificationError("is larger than the manifest says");
     }
     bytes.set(value, loaded);
     loaded += value.byteLength;
@@ -140,13 +140,23 @@ async function verifiedBytes(file) {
     if (await matchesManifest(bytes, file)) return { bytes, from: "cache" };
     await cache.delete(key);
   }
-  const bytes = await download(file);
-  if (!(await matchesManifest(bytes, file))) {
-    const what = bytes.byteLength === file.bytes ? "failed sha256 verification" : `is truncated (${bytes.byteLength} of ${file.bytes} bytes)`;
-    throw new VerificationError(`${file.name} ${what}; it was discarded and not run`);
+  // A bad download is retried once (a flaky connection), then reported; never run.
+  for (let attempt = 1; ; attempt++) {
+    let problem;
+    try {
+      const bytes = await download(file);
+      if (await matchesManifest(bytes, file)) {
+        await cache.put(key, new Response(bytes, { headers: { "content-type": "application/octet-stream" } }));
+        return { bytes, from: "network" };
+      }
+      problem = bytes.byteLength === file.bytes ? "failed sha256 verification" : `is truncated (${bytes.byteLength} of ${file.bytes} bytes)`;
+    } catch (err) {
+      if (!(err instanceof VerificationError)) throw err;
+      problem = err.message;
+    }
+    if (attempt === 2) throw new VerificationError(`${file.name} ${problem} twice; it was discarded and not run`);
+    progressSink({ stage: "retry", message: `${file.name} ${problem}; discarded, downloading it again` });
   }
-  await cache.put(key, new Response(bytes, { headers: { "content-type": "application/octet-stream" } }));
-  return { bytes, from: "network" };
 }
 
 export async function loadModel(specJson, backend) {

@@ -64,3 +64,39 @@ def run_hook(page, photo: bytes, params: dict) -> dict:
     if "png" in reply:
         reply["image"] = Image.open(io.BytesIO(base64.b64decode(reply["png"])))
     return reply
+
+
+def make_faulty_server(root):
+    """A server for ``root`` that can corrupt chosen files, like a broken network or CDN.
+
+    Returns (server, faults, hits): set ``faults[url_path] = "flip"`` (one byte altered)
+    or ``"truncate"`` (half the file); ``hits[url_path]`` counts requests per path.
+    """
+    import collections
+    import http.server
+    from functools import partial
+
+    import build
+
+    faults, hits = {}, collections.Counter()
+
+    class FaultyHandler(build.Handler):
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            hits[path] += 1
+            fault = faults.get(path)
+            if not fault:
+                return super().do_GET()
+            data = bytearray((root / path.lstrip("/")).read_bytes())
+            if fault == "flip":
+                data[len(data) // 2] ^= 0xFF
+            else:
+                data = data[: len(data) // 2]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(bytes(data))
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(FaultyHandler, directory=str(root)))
+    return server, faults, hits
