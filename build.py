@@ -343,7 +343,9 @@ def build(wheel_dir: Path | None = None) -> Path:
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
             "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages)}
     (DIST / "build.json").write_text(json.dumps(info, indent=2))
+    shell = ["./"] + [f"./{name}" for name in WEB_FILES] + [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
     service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)
+    service_worker = service_worker.replace("__PRECACHE__", json.dumps(shell))
     (DIST / "service_worker.js").write_text(service_worker)
     log(f"dist/ ready (build {build_id}; Pyodide packages: {', '.join(packages)})")
     return DIST

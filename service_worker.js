@@ -3,9 +3,17 @@
 // and its scripts are network-first so a new release shows up at once. Model files
 // are not handled here: bridge.js verifies them and keeps them in its own cache.
 const SHELL_CACHE = "darkroom-shell-__BUILD_ID__";
+// The page itself is fetched before this worker exists, so it is cached at install;
+// everything else is cached as the page's Python worker fetches it (build.py fills this in).
+const PRECACHE = __PRECACHE__;
 const IMMUTABLE = /\/(pyodide|ort|py)\//;
 
-self.addEventListener("install", () => self.skipWaiting());
+self.addEventListener("install", (event) => {
+  event.waitUntil((async () => {
+    await (await caches.open(SHELL_CACHE)).addAll(PRECACHE);
+    await self.skipWaiting();
+  })());
+});
 
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {

@@ -6,32 +6,53 @@ const TOOL_ID = "remove-background";
 const $ = (selector) => document.querySelector(selector);
 
 // --- worker RPC --------------------------------------------------------------
-const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+// The service worker must control the page before the Python worker starts: then all
+// that the worker downloads on the very first visit is kept for offline use.
+async function controlledByServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("./service_worker.js");
+    await navigator.serviceWorker.ready;
+    if (!navigator.serviceWorker.controller) {
+      await new Promise((resolve) => {
+        navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true });
+        setTimeout(resolve, 3000);
+      });
+    }
+  } catch (err) {
+    console.warn("offline support unavailable:", err);
+  }
+}
+
 const pending = new Map();
 let nextId = 1;
 
-function call(op, args = {}, transfer = []) {
+const workerStarted = controlledByServiceWorker().then(() => {
+  const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  worker.onmessage = ({ data }) => {
+    if (data.type === "progress") return showProgress(data);
+    const waiter = pending.get(data.id);
+    pending.delete(data.id);
+    if (data.ok) waiter.resolve(data.value);
+    else waiter.reject(new Error(data.error));
+  };
+  worker.onerror = (event) => {
+    const error = new Error(`The processing worker stopped: ${event.message || "unknown error"}. Reload the page to try again.`);
+    for (const waiter of pending.values()) waiter.reject(error);
+    pending.clear();
+    showError(error.message);
+  };
+  return worker;
+});
+
+async function call(op, args = {}, transfer = []) {
+  const worker = await workerStarted;
   const id = nextId++;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
     worker.postMessage({ id, op, ...args }, transfer);
   });
 }
-
-worker.onmessage = ({ data }) => {
-  if (data.type === "progress") return showProgress(data);
-  const waiter = pending.get(data.id);
-  pending.delete(data.id);
-  if (data.ok) waiter.resolve(data.value);
-  else waiter.reject(new Error(data.error));
-};
-
-worker.onerror = (event) => {
-  const error = new Error(`The processing worker stopped: ${event.message || "unknown error"}. Reload the page to try again.`);
-  for (const waiter of pending.values()) waiter.reject(error);
-  pending.clear();
-  showError(error.message);
-};
 
 // --- automation hooks (stable: tests and power users rely on them) -------------
 const TIER_KEY = "darkroom.tier";
@@ -353,9 +374,6 @@ function wireInstall() {
 wireInput();
 wireShortcuts();
 wireInstall();
-if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register("./service_worker.js").catch((err) => console.warn("offline support unavailable:", err));
-}
 
 ready.then((hello) => {
   toolSpec = hello.tools.find((tool) => tool.id === TOOL_ID);

@@ -42,3 +42,19 @@ def test_a_bad_model_download_is_rejected_then_the_good_file_is_used(browser, fa
     assert (fixed["path"], fixed["model"], fixed["backend"]) == ("model", "isnet-quint8", "wasm"), fixed
     context.close()
     assert not log.errors, log.errors
+
+
+def test_works_offline_after_the_first_visit(browser, site, cat_photo):
+    context = browser.new_context()
+    page, log = open_app(context, site)
+    online = run_hook(page, cat_photo, {"output": "mask"})["provenance"]
+    assert online["path"] == "model", online
+
+    context.set_offline(True)
+    page.reload()
+    page.evaluate("window.darkroom.ready")
+    offline = run_hook(page, cat_photo, {"output": "mask"})["provenance"]
+    assert (offline["path"], offline["model"], offline["backend"]) == ("model", online["model"], "wasm"), offline
+    context.close()
+    assert log.foreign(site) == [], log.foreign(site)
+    assert not log.errors, log.errors
