@@ -346,6 +346,39 @@ function wireTier(hello) {
   }
 }
 
+// --- storage: cached models, space used, persistence -----------------------------------
+let persistence = "not requested";
+
+function showStorage(report) {
+  const used = report.usage === null ? "unknown" : `${(report.usage / MB).toFixed(0)} MB`;
+  const quota = report.quota === null ? "unknown" : `${(report.quota / GB).toFixed(1)} GB`;
+  $("[data-testid=storage-summary]").textContent = `Using ${used} of ${quota} available. Storage is ${persistence}.`;
+  const list = $("[data-testid=storage-models]");
+  list.replaceChildren();
+  for (const model of report.models) {
+    const item = document.createElement("li");
+    item.dataset.model = model.name;
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
+    remove.addEventListener("click", async () => showStorage(await call("deleteModels", { name: model.name })));
+    item.append(`${model.name} · ${(model.bytes / MB).toFixed(1)} MB`, remove);
+    list.append(item);
+  }
+  if (!report.models.length) list.append(Object.assign(document.createElement("li"), { textContent: "No models downloaded yet." }));
+  $("[data-testid=storage-clear]").disabled = !report.models.length;
+}
+
+async function wireStorage() {
+  if (navigator.storage?.persist) {
+    // Persistent storage keeps downloaded models when the browser is short of space.
+    persistence = (await navigator.storage.persist()) ? "persistent" : "best-effort (the browser may clear it when short of space)";
+  }
+  $("[data-testid=storage-clear]").addEventListener("click", async () => showStorage(await call("deleteModels", { name: "" })));
+  $(".storage-details").addEventListener("toggle", async (event) => {
+    if (event.target.open) showStorage(await call("storage"));
+  });
+  showStorage(await call("storage"));
+}
+
 // --- installed app: install prompt, and images opened with Darkroom from the OS --------
 function wireInstall() {
   const button = $("[data-testid=install]");
@@ -381,11 +414,12 @@ ready.then((hello) => {
   hideProgress();
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
   wireTier(hello);
+  wireStorage();
   $("[data-testid=run]").disabled = !current;
   // Fetch and verify the default model now, so the first run does not wait for it.
   call("warm", { tool: TOOL_ID, tier: chosenTier() })
     .catch((err) => console.warn("model warm-up failed; the run will retry:", err))
-    .finally(() => { if (!running) hideProgress(); });
+    .finally(() => { if (!running) hideProgress(); call("storage").then(showStorage); });
 }, (err) => {
   setStatus("Failed to start");
   showError(`Darkroom could not start: ${err.message}`);

@@ -146,7 +146,9 @@ async function verifiedBytes(file) {
     try {
       const bytes = await download(file);
       if (await matchesManifest(bytes, file)) {
-        await cache.put(key, new Response(bytes, { headers: { "content-type": "application/octet-stream" } }));
+        await cache.put(key, new Response(bytes, {
+          headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
+        }));
         return { bytes, from: "network" };
       }
       problem = bytes.byteLength === file.bytes ? "failed sha256 verification" : `is truncated (${bytes.byteLength} of ${file.bytes} bytes)`;
@@ -157,6 +159,42 @@ async function verifiedBytes(file) {
     if (attempt === 2) throw new VerificationError(`${file.name} ${problem} twice; it was discarded and not run`);
     progressSink({ stage: "retry", message: `${file.name} ${problem}; discarded, downloading it again` });
   }
+}
+
+// --- the model store: what is cached, how much space it takes, deleting ------------------
+async function cachedModels() {
+  const cache = await caches.open(MODEL_CACHE);
+  const entries = [];
+  for (const request of await cache.keys()) {
+    const url = new URL(request.url);
+    const response = await cache.match(request);
+    entries.push({ request, name: url.pathname.split("/").pop(), sha256: url.searchParams.get("sha256"),
+      bytes: Number(response.headers.get("content-length")) || 0 });
+  }
+  return { cache, entries };
+}
+
+export async function storageReport() {
+  const { entries } = await cachedModels();
+  const estimate = navigator.storage?.estimate ? await navigator.storage.estimate() : {};
+  return {
+    models: entries.map(({ name, sha256, bytes }) => ({ name, sha256, bytes })),
+    usage: estimate.usage ?? null,
+    quota: estimate.quota ?? null,
+  };
+}
+
+// Deletes one cached model file by name, or all of them when name is empty.
+export async function deleteModels(name) {
+  const { cache, entries } = await cachedModels();
+  for (const entry of entries) if (!name || entry.name === name) await cache.delete(entry.request);
+}
+
+// A new release keeps the model files whose sha256 it still lists and drops the rest.
+export async function pruneModels(manifest) {
+  const wanted = new Set(Object.values(manifest.models).flatMap((m) => m.files.map((f) => `${f.name}:${f.sha256}`)));
+  const { cache, entries } = await cachedModels();
+  for (const entry of entries) if (!wanted.has(`${entry.name}:${entry.sha256}`)) await cache.delete(entry.request);
 }
 
 export async function loadModel(specJson, backend) {

@@ -44,6 +44,7 @@ async function boot() {
   pyodide.unpackArchive(app, "zip", { extractDir: pyodide.runPython("import site; site.getsitepackages()[0]") });
   pyodide.registerJsModule("darkroom_bridge", bridge);
   const manifest = await (await fetch("./models/manifest.json")).text();
+  await bridge.pruneModels(JSON.parse(manifest));
   const { BrowserApp } = pyodide.pyimport("darkroom.browser");
   // Packages for the classical tools load on first use, so they cost nothing at boot.
   const loadPackages = async (names) => {
@@ -75,6 +76,13 @@ const handlers = {
   },
   async tier({ name }) {
     return JSON.parse((await booted).darkroom.tier_json(name || "auto"));
+  },
+  async storage() {
+    return bridge.storageReport();
+  },
+  async deleteModels({ name }) {
+    await bridge.deleteModels(name || "");
+    return bridge.storageReport();
   },
   async warm({ tool, tier }) {
     const { darkroom } = await booted;

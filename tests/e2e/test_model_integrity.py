@@ -58,3 +58,29 @@ def test_works_offline_after_the_first_visit(browser, site, cat_photo):
     context.close()
     assert log.foreign(site) == [], log.foreign(site)
     assert not log.errors, log.errors
+
+
+def test_storage_panel_lists_deletes_and_prunes_models(app, cat_photo):
+    page, _ = app
+    page.get_by_text("Storage", exact=True).click()
+    model = page.locator("[data-testid=storage-models] li[data-model='isnet-quint8.onnx']")
+    model.wait_for()  # the default model is fetched right after boot
+    assert "42.3 MB" in model.inner_text()
+    assert "Storage is" in page.get_by_test_id("storage-summary").inner_text()
+
+    model.get_by_role("button", name="Delete").click()
+    page.get_by_text("No models downloaded yet.").wait_for()
+    # The session already in memory keeps working; the file is gone from storage.
+    assert run_hook(page, cat_photo, {"output": "mask"})["provenance"]["path"] == "model"
+
+    # A file the current manifest no longer lists (an older release's) is dropped at boot,
+    # and the deleted model is downloaded (and verified) again by the next visit.
+    page.evaluate("""async () => (await caches.open('darkroom-models-v1'))
+        .put('./models/isnet-old.onnx?sha256=' + '0'.repeat(64), new Response('old', {headers: {'content-length': '3'}}))""")
+    page.reload()
+    page.evaluate("window.darkroom.ready")
+    page.get_by_text("Storage", exact=True).click()
+    page.locator("[data-testid=storage-models] li[data-model='isnet-quint8.onnx']").wait_for()
+    names = page.evaluate("""async () => (await (await caches.open('darkroom-models-v1')).keys())
+        .map((r) => new URL(r.url).pathname.split('/').pop())""")
+    assert names == ["isnet-quint8.onnx"], names
