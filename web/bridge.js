@@ -4,6 +4,7 @@
 // Python calls it through darkroom/browser.py; expected failures come back as
 // {error: {kind, message}} so Python can tell an unverified file from a runtime failure.
 import * as ortWasm from "./ort/ort.wasm.min.mjs";
+import { sha256 } from "./vendor/noble-hashes/sha2.js";
 
 const MODEL_CACHE = "darkroom-models-v1";
 const ORT_DIR = new URL("./ort/", import.meta.url).href;
@@ -97,36 +98,43 @@ async function runtimeFor(backend) {
   return ortGpu;
 }
 
-function hex(buffer) {
-  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function matchesManifest(bytes, file) {
-  if (bytes.byteLength !== file.bytes) return false;
-  return hex(await crypto.subtle.digest("SHA-256", bytes)) === file.sha256;
-}
-
-// Streams the file into one preallocated buffer, reporting progress as it goes.
-async function download(file) {
-  const response = await fetch(new URL(`./models/${file.name}`, import.meta.url), { cache: "no-store" });
-  if (!response.ok) throw new Error(`download of ${file.name} failed: HTTP ${response.status}`);
+// Reads a model file into one buffer of the manifest's size while hashing it chunk by
+// chunk, so a 100 MB model needs 100 MB of memory, not twice that (SubtleCrypto can only
+// hash a whole buffer, and copies it). Returns {bytes} or {problem}.
+async function readVerified(response, file, onProgress = () => {}) {
   const bytes = new Uint8Array(file.bytes);
+  const hasher = sha256.create();
   const reader = response.body.getReader();
-  const started = performance.now();
   let loaded = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     if (loaded + value.byteLength > bytes.byteLength) {
       await reader.cancel();
-      throw new VerificationError("is larger than the manifest says");
+      return { problem: "is larger than the manifest says" };
     }
     bytes.set(value, loaded);
+    hasher.update(value);
     loaded += value.byteLength;
+    onProgress(loaded);
+  }
+  if (loaded !== file.bytes) return { problem: `is truncated (${loaded} of ${file.bytes} bytes)` };
+  if (hex(hasher.digest()) !== file.sha256) return { problem: "failed sha256 verification" };
+  return { bytes };
+}
+
+async function download(file) {
+  const response = await fetch(new URL(`./models/${file.name}`, import.meta.url), { cache: "no-store" });
+  if (!response.ok) throw new Error(`download of ${file.name} failed: HTTP ${response.status}`);
+  const started = performance.now();
+  return readVerified(response, file, (loaded) => {
     const seconds = (performance.now() - started) / 1000;
     progressSink({ stage: "model", file: file.name, loaded, total: file.bytes, bytesPerSecond: loaded / Math.max(seconds, 1e-3) });
-  }
-  return loaded === bytes.byteLength ? bytes : bytes.subarray(0, loaded);
+  });
 }
 
 // The only way model bytes reach onnxruntime: from the cache or the network, and
@@ -136,25 +144,18 @@ async function verifiedBytes(file) {
   const key = new URL(`./models/${file.name}?sha256=${file.sha256}`, import.meta.url).href;
   const cached = await cache.match(key);
   if (cached) {
-    const bytes = new Uint8Array(await cached.arrayBuffer());
-    if (await matchesManifest(bytes, file)) return { bytes, from: "cache" };
-    await cache.delete(key);
+    const { bytes } = await readVerified(cached, file);
+    if (bytes) return { bytes, from: "cache" };
+    await cache.delete(key); // damaged on disk: fetch it again
   }
   // A bad download is retried once (a flaky connection), then reported; never run.
   for (let attempt = 1; ; attempt++) {
-    let problem;
-    try {
-      const bytes = await download(file);
-      if (await matchesManifest(bytes, file)) {
-        await cache.put(key, new Response(bytes, {
-          headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
-        }));
-        return { bytes, from: "network" };
-      }
-      problem = bytes.byteLength === file.bytes ? "failed sha256 verification" : `is truncated (${bytes.byteLength} of ${file.bytes} bytes)`;
-    } catch (err) {
-      if (!(err instanceof VerificationError)) throw err;
-      problem = err.message;
+    const { bytes, problem } = await download(file);
+    if (bytes) {
+      await cache.put(key, new Response(bytes, {
+        headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
+      }));
+      return { bytes, from: "network" };
     }
     if (attempt === 2) throw new VerificationError(`${file.name} ${problem} twice; it was discarded and not run`);
     progressSink({ stage: "retry", message: `${file.name} ${problem}; discarded, downloading it again` });
