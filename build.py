@@ -13,8 +13,10 @@ import argparse
 import copy
 import hashlib
 import http.server
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -390,7 +392,29 @@ class Handler(http.server.SimpleHTTPRequestHandler):
                       ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm",
                       ".json": "application/json", ".webmanifest": "application/manifest+json"}
 
+    def send_head(self):
+        """Serve a single ``Range: bytes=N-[M]``, so an interrupted model download resumes."""
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "").strip())
+        path = self.translate_path(self.path)
+        if not match or not os.path.isfile(path):
+            return super().send_head()
+        size = os.path.getsize(path)
+        start, end = int(match[1]), min(int(match[2] or size - 1), size - 1)
+        if start > end:
+            self.send_error(416, "Range Not Satisfiable")
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            body = io.BytesIO(fh.read(end - start + 1))
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        return body
+
     def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Embedder-Policy", "require-corp")

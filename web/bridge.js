@@ -14,6 +14,7 @@ const THREADS = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.har
 const GPU_LIMITS = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize",
   "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupSizeX", "maxComputeWorkgroupSizeY",
   "maxComputeWorkgroupSizeZ", "maxStorageBuffersPerShaderStage"];
+const MB = 1024 * 1024;
 const sessions = new Map();
 let nextHandle = 1;
 let progressSink = () => {};
@@ -102,39 +103,70 @@ function hex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// Reads a model file into one buffer of the manifest's size while hashing it chunk by
-// chunk, so a 100 MB model needs 100 MB of memory, not twice that (SubtleCrypto can only
-// hash a whole buffer, and copies it). Returns {bytes} or {problem}.
-async function readVerified(response, file, onProgress = () => {}) {
-  const bytes = new Uint8Array(file.bytes);
-  const hasher = sha256.create();
-  const reader = response.body.getReader();
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (loaded + value.byteLength > bytes.byteLength) {
-      await reader.cancel();
-      return { problem: "is larger than the manifest says" };
-    }
-    bytes.set(value, loaded);
-    hasher.update(value);
-    loaded += value.byteLength;
-    onProgress(loaded);
+// Collects a model file into one buffer of the manifest's size while hashing it chunk
+// by chunk, so a 100 MB model needs 100 MB of memory, not twice that (SubtleCrypto can
+// only hash a whole buffer, and copies it). Bytes may arrive over several responses.
+class VerifyingSink {
+  constructor(file) {
+    this.file = file;
+    this.bytes = new Uint8Array(file.bytes);
+    this.hasher = sha256.create();
+    this.loaded = 0;
+    this.problem = null;
   }
-  if (loaded !== file.bytes) return { problem: `is truncated (${loaded} of ${file.bytes} bytes)` };
-  if (hex(hasher.digest()) !== file.sha256) return { problem: "failed sha256 verification" };
-  return { bytes };
+
+  // Reads a response body into the sink; false once the file is known to be bad.
+  async pump(response, onProgress = () => {}) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return true;
+      if (this.loaded + value.byteLength > this.bytes.byteLength) {
+        await reader.cancel();
+        this.problem = "is larger than the manifest says";
+        return false;
+      }
+      this.bytes.set(value, this.loaded);
+      this.hasher.update(value);
+      this.loaded += value.byteLength;
+      onProgress(this.loaded);
+    }
+  }
+
+  // {bytes} when the file is complete and its sha256 matches, else {problem}.
+  result() {
+    if (this.problem) return { problem: this.problem };
+    if (this.loaded !== this.file.bytes) return { problem: `is truncated (${this.loaded} of ${this.file.bytes} bytes)` };
+    if (hex(this.hasher.digest()) !== this.file.sha256) return { problem: "failed sha256 verification" };
+    return { bytes: this.bytes };
+  }
 }
 
+const MAX_RESUMES = 3;
+
+// Downloads with progress; a connection that breaks mid-file resumes from the last byte
+// when the server accepts ranges.
 async function download(file) {
-  const response = await fetch(new URL(`./models/${file.name}`, import.meta.url), { cache: "no-store" });
-  if (!response.ok) throw new Error(`download of ${file.name} failed: HTTP ${response.status}`);
+  const url = new URL(`./models/${file.name}`, import.meta.url);
+  const sink = new VerifyingSink(file);
   const started = performance.now();
-  return readVerified(response, file, (loaded) => {
+  const progress = (loaded) => {
     const seconds = (performance.now() - started) / 1000;
     progressSink({ stage: "model", file: file.name, loaded, total: file.bytes, bytesPerSecond: loaded / Math.max(seconds, 1e-3) });
-  });
+  };
+  let response = await fetch(url, { cache: "no-store" });
+  if (!response.ok) throw new Error(`download of ${file.name} failed: HTTP ${response.status}`);
+  for (let resumes = 0; ; resumes++) {
+    try {
+      await sink.pump(response, progress);
+      return sink.result();
+    } catch (broken) {
+      if (resumes === MAX_RESUMES || response.headers.get("accept-ranges") !== "bytes") throw broken;
+      progressSink({ stage: "retry", message: `connection lost at ${(sink.loaded / MB).toFixed(1)} MB; resuming ${file.name}` });
+      response = await fetch(url, { cache: "no-store", headers: { Range: `bytes=${sink.loaded}-` } });
+      if (response.status !== 206) throw broken;
+    }
+  }
 }
 
 // The only way model bytes reach onnxruntime: from the cache or the network, and
@@ -144,7 +176,9 @@ async function verifiedBytes(file) {
   const key = new URL(`./models/${file.name}?sha256=${file.sha256}`, import.meta.url).href;
   const cached = await cache.match(key);
   if (cached) {
-    const { bytes } = await readVerified(cached, file);
+    const sink = new VerifyingSink(file);
+    await sink.pump(cached);
+    const { bytes } = sink.result();
     if (bytes) return { bytes, from: "cache" };
     await cache.delete(key); // damaged on disk: fetch it again
   }

@@ -69,11 +69,14 @@ def run_hook(page, photo: bytes, params: dict) -> dict:
 def make_faulty_server(root):
     """A server for ``root`` that can corrupt chosen files, like a broken network or CDN.
 
-    Returns (server, faults, hits): set ``faults[url_path] = "flip"`` (one byte altered)
-    or ``"truncate"`` (half the file); ``hits[url_path]`` counts requests per path.
+    Returns (server, faults, hits): set ``faults[url_path] = "flip"`` (one byte altered),
+    ``"truncate"`` (half the file, cleanly ended) or ``"drop"`` (the connection breaks
+    half-way, once; ranged requests are then served); ``hits[url_path]`` counts requests,
+    ``hits[url_path + " range"]`` the ranged ones.
     """
     import collections
     import http.server
+    import socket
     from functools import partial
 
     import build
@@ -84,10 +87,24 @@ def make_faulty_server(root):
         def do_GET(self):
             path = self.path.split("?")[0]
             hits[path] += 1
+            if "Range" in self.headers:
+                hits[path + " range"] += 1
+                return super().do_GET()
             fault = faults.get(path)
             if not fault:
                 return super().do_GET()
             data = bytearray((root / path.lstrip("/")).read_bytes())
+            if fault == "drop":
+                del faults[path]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(bytes(data[: len(data) // 2]))
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
             if fault == "flip":
                 data[len(data) // 2] ^= 0xFF
             else:

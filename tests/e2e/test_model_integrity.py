@@ -84,3 +84,16 @@ def test_storage_panel_lists_deletes_and_prunes_models(app, cat_photo):
     names = page.evaluate("""async () => (await (await caches.open('darkroom-models-v1')).keys())
         .map((r) => new URL(r.url).pathname.split('/').pop())""")
     assert names == ["isnet-quint8.onnx"], names
+
+
+def test_a_broken_connection_resumes_where_it_stopped(browser, faulty_site, cat_photo):
+    url, faults, hits = faulty_site
+    faults[MODEL] = "drop"
+    context = browser.new_context()
+    page, log = open_app(context, url)
+    provenance = run_hook(page, cat_photo, {"output": "mask"})["provenance"]
+    assert (provenance["path"], provenance["model"]) == ("model", "isnet-quint8"), provenance
+    assert hits[MODEL + " range"] == 1, "the second half came by a ranged request, not a new download"
+    assert hits[MODEL] == 2
+    context.close()
+    assert not log.errors, log.errors

@@ -55,3 +55,31 @@ def test_a_wheel_that_differs_from_the_lock_is_never_shipped(tmp_path, capsys):
     assert not (out / "a-1.whl").exists()
     assert (out / "b_c-1.whl").read_bytes() == b"wheel b"  # the later, verified source wins
     assert "rejected" in capsys.readouterr().out
+
+
+def test_server_serves_byte_ranges_with_isolation_headers(tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "model.onnx").write_bytes(bytes(range(256)) * 4)
+    server = build.make_server(tmp_path)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/model.onnx"
+    try:
+        whole = urllib.request.urlopen(url)
+        assert whole.status == 200 and whole.headers["Accept-Ranges"] == "bytes"
+        assert whole.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+        assert "connect-src 'self'" in whole.headers["Content-Security-Policy"]
+        part = urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=1000-"}))
+        assert part.status == 206 and part.headers["Content-Range"] == "bytes 1000-1023/1024"
+        assert part.read() == (bytes(range(256)) * 4)[1000:]
+        middle = urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=10-19"}))
+        assert middle.read() == bytes(range(10, 20))
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, headers={"Range": "bytes=5000-"}))
+            raise AssertionError("a range past the end must be refused")
+        except urllib.error.HTTPError as err:
+            assert err.code == 416
+    finally:
+        server.shutdown()
