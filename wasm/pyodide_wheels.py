@@ -47,6 +47,8 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "py"))
+from darkroom.models import cache_root, sha256_file  # noqa: E402  (one cache, one hash, shared with build.py)
 
 #: Bump when the build recipe changes in a way the other cache inputs do not capture.
 SCRIPT_VERSION = "1"
@@ -318,14 +320,6 @@ def log(message: str) -> None:
         print(f"[wasm {time.monotonic() - _T0:6.1f}s] {message}", flush=True)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> str:
     """Run ``cmd``; raise BuildError with its output's tail when it fails."""
     done = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -343,8 +337,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom"
-    return Path(base) / "wasm-build"
+    return cache_root() / "wasm-build"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -391,7 +384,7 @@ def find_python_headers() -> Path:
 def find_numpy_wheel(cache_dir: Path) -> Path:
     """Pyodide's numpy wheel from the build caches, checked against its pinned sha256."""
     name, digest = NUMPY_WHEEL
-    base = Path(os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom")
+    base = cache_root()
     folders = [base / f"pyodide-{PYODIDE_VERSION}", base / f"pyodide-{PYODIDE_VERSION}" / "pypi",
                cache_dir.parent / f"pyodide-{PYODIDE_VERSION}", REPO / "dist" / "pyodide"]
     for folder in folders:

@@ -126,10 +126,15 @@ def load_manifest(path: Path | None = None) -> dict[str, ModelSpec]:
     return parse_manifest(json.loads(path.read_text()))
 
 
+def cache_root() -> Path:
+    """Darkroom's cache on this machine (models, Pyodide wheels, the wasm build):
+    ``$DARKROOM_CACHE`` or ``~/.cache/darkroom``."""
+    return Path(os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom")
+
+
 def cache_dir() -> Path:
-    """Where the CLI keeps verified model files: ``$DARKROOM_CACHE`` or ``~/.cache/darkroom``."""
-    root = os.environ.get("DARKROOM_CACHE") or Path.home() / ".cache" / "darkroom"
-    return Path(root) / "models"
+    """Where the CLI keeps verified model files."""
+    return cache_root() / "models"
 
 
 def sha256_file(path: Path) -> str:

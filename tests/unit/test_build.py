@@ -83,3 +83,16 @@ def test_server_serves_byte_ranges_with_isolation_headers(tmp_path):
             assert err.code == 416
     finally:
         server.shutdown()
+
+
+def test_only_official_wheels_are_kept_in_the_official_cache(tmp_path):
+    sources = build.WheelSources(None)
+    sources.cache = tmp_path / "official"
+    built, downloaded = tmp_path / "built", tmp_path / "download"
+    for folder in (built, downloaded):
+        folder.mkdir()
+        (folder / f"{folder.name}.whl").write_bytes(b"wheel")
+    sources.extra.append(built)
+    sources.keep(built / "built.whl")
+    sources.keep(downloaded / "download.whl")
+    assert sorted(p.name for p in sources.cache.iterdir()) == ["download.whl"]
