@@ -209,9 +209,16 @@ function wireInput() {
 let toolSpec = null;
 let running = false;
 
-function describeProvenance(provenance) {
-  const dl = $(".provenance-details dl");
+// Replaces a <dl>'s content with [term, description] rows.
+function fillDefinitions(dl, rows) {
   dl.replaceChildren();
+  for (const [key, value] of rows) {
+    dl.append(Object.assign(document.createElement("dt"), { textContent: key }));
+    dl.append(Object.assign(document.createElement("dd"), { textContent: value }));
+  }
+}
+
+function describeProvenance(provenance) {
   const t = provenance.timings_ms;
   const rows = [
     ["path", provenance.path === "model" ? "AI model" : "classical (not AI)"],
@@ -224,10 +231,7 @@ function describeProvenance(provenance) {
     ...provenance.notes.map((note) => ["note", note]),
     ...provenance.fallback_chain.map((step) => ["attempt", step]),
   ];
-  for (const [key, value] of rows) {
-    dl.append(Object.assign(document.createElement("dt"), { textContent: key }));
-    dl.append(Object.assign(document.createElement("dd"), { textContent: value }));
-  }
+  fillDefinitions($(".provenance-details dl"), rows);
 }
 
 async function runCurrent() {
@@ -297,12 +301,7 @@ function describeProbe(probe) {
   rows.push(["CPU threads", String(probe.hardwareConcurrency)]);
   rows.push(["WASM", `${probe.wasm.simd ? "SIMD" : "no SIMD"}, ${probe.wasm.threads ? `${probe.wasm.numThreads} threads` : "no threads"}`]);
   rows.push(["cross-origin isolated", probe.crossOriginIsolated ? "yes" : "no"]);
-  const dl = $("[data-testid=probe]");
-  dl.replaceChildren();
-  for (const [key, value] of rows) {
-    dl.append(Object.assign(document.createElement("dt"), { textContent: key }));
-    dl.append(Object.assign(document.createElement("dd"), { textContent: value }));
-  }
+  fillDefinitions($("[data-testid=probe]"), rows);
 }
 
 const TIER_MEANING = {

@@ -1,6 +1,6 @@
 // The JavaScript half of the Runtime boundary, loaded in the Python worker.
 // It owns what only JavaScript can do: the device probe, verified model downloads
-// (SubtleCrypto + Cache Storage) and onnxruntime-web sessions on WASM or WebGPU.
+// (streamed sha256 + Cache Storage) and onnxruntime-web sessions on WASM or WebGPU.
 // Python calls it through darkroom/browser.py; expected failures come back as
 // {error: {kind, message}} so Python can tell an unverified file from a runtime failure.
 import * as ortWasm from "./ort/ort.wasm.min.mjs";
@@ -36,6 +36,19 @@ export function setProgressSink(sink) {
   progressSink = sink;
 }
 
+// A callback for a download of `total` bytes that reports bytes, percent and speed.
+export function byteProgress(report, stage, file, total) {
+  const started = performance.now();
+  return (loaded) => {
+    const seconds = (performance.now() - started) / 1000;
+    report({ stage, file, loaded, total, bytesPerSecond: loaded / Math.max(seconds, 1e-3) });
+  };
+}
+
+function adapterLimits(adapter) {
+  return Object.fromEntries(GPU_LIMITS.map((key) => [key, adapter.limits[key]]));
+}
+
 // WASM SIMD: a module whose only function uses v128 validates only where SIMD exists.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0,
   65, 0, 253, 15, 253, 98, 11]);
@@ -46,14 +59,12 @@ async function probeWebGpu() {
     const adapter = await navigator.gpu.requestAdapter();
     if (!adapter) return { available: false, error: "no adapter was offered" };
     const info = adapter.info || {};
-    const limits = {};
-    for (const key of GPU_LIMITS) limits[key] = adapter.limits[key];
     return {
       available: true,
       adapter: { vendor: info.vendor || "", architecture: info.architecture || "", device: info.device || "",
         description: info.description || "", isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) },
       features: Array.from(adapter.features).sort(),
-      limits,
+      limits: adapterLimits(adapter),
     };
   } catch (err) {
     return { available: false, error: `requesting an adapter failed: ${err.message}` };
@@ -80,8 +91,7 @@ async function gpuDevice() {
   if (gpu && !gpu.lost) return gpu.device;
   const adapter = await navigator.gpu.requestAdapter();
   if (!adapter) throw new Error("no WebGPU adapter");
-  const requiredLimits = {};
-  for (const key of GPU_LIMITS) requiredLimits[key] = adapter.limits[key];
+  const requiredLimits = adapterLimits(adapter);
   const requiredFeatures = adapter.features.has("shader-f16") ? ["shader-f16"] : [];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const state = { device, lost: null };
@@ -115,16 +125,16 @@ class VerifyingSink {
     this.problem = null;
   }
 
-  // Reads a response body into the sink; false once the file is known to be bad.
+  // Reads a response body into the sink; stops early once the file is known to be bad.
   async pump(response, onProgress = () => {}) {
     const reader = response.body.getReader();
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return true;
+      if (done) return;
       if (this.loaded + value.byteLength > this.bytes.byteLength) {
         await reader.cancel();
         this.problem = "is larger than the manifest says";
-        return false;
+        return;
       }
       this.bytes.set(value, this.loaded);
       this.hasher.update(value);
@@ -149,11 +159,7 @@ const MAX_RESUMES = 3;
 async function download(file) {
   const url = new URL(`./models/${file.name}`, import.meta.url);
   const sink = new VerifyingSink(file);
-  const started = performance.now();
-  const progress = (loaded) => {
-    const seconds = (performance.now() - started) / 1000;
-    progressSink({ stage: "model", file: file.name, loaded, total: file.bytes, bytesPerSecond: loaded / Math.max(seconds, 1e-3) });
-  };
+  const progress = byteProgress(progressSink, "model", file.name, file.bytes);
   let response = await fetch(url, { cache: "no-store" });
   if (!response.ok) throw new Error(`download of ${file.name} failed: HTTP ${response.status}`);
   for (let resumes = 0; ; resumes++) {
@@ -179,7 +185,7 @@ async function verifiedBytes(file) {
     const sink = new VerifyingSink(file);
     await sink.pump(cached);
     const { bytes } = sink.result();
-    if (bytes) return { bytes, from: "cache" };
+    if (bytes) return bytes;
     await cache.delete(key); // damaged on disk: fetch it again
   }
   // A bad download is retried once (a flaky connection), then reported; never run.
@@ -189,7 +195,7 @@ async function verifiedBytes(file) {
       await cache.put(key, new Response(bytes, {
         headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
       }));
-      return { bytes, from: "network" };
+      return bytes;
     }
     if (attempt === 2) throw new VerificationError(`${file.name} ${problem} twice; it was discarded and not run`);
     progressSink({ stage: "retry", message: `${file.name} ${problem}; discarded, downloading it again` });
@@ -236,7 +242,7 @@ export async function loadModel(specJson, backend) {
   const spec = JSON.parse(specJson);
   let bytes;
   try {
-    ({ bytes } = await verifiedBytes(spec.files[0]));
+    bytes = await verifiedBytes(spec.files[0]);
   } catch (err) {
     return { error: { kind: err instanceof VerificationError ? "unverified" : "download", message: err.message } };
   }

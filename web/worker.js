@@ -8,13 +8,14 @@ import * as bridge from "./bridge.js";
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const progress = (event) => post({ type: "progress", ...event });
 bridge.setProgressSink(progress);
+const QUIET = { messageCallback: () => {}, errorCallback: console.warn }; // Pyodide's package log
 
 // Fetch the runtime's big files once with byte progress; Pyodide and onnxruntime
 // then get them from the HTTP or service-worker cache.
 async function prefetch(files) {
   const total = files.reduce((sum, file) => sum + file.bytes, 0);
+  const report = bridge.byteProgress(progress, "runtime", "the Python runtime", total);
   let loaded = 0;
-  const started = performance.now();
   await Promise.all(files.map(async (file) => {
     const response = await fetch(file.url);
     if (!response.ok) throw new Error(`${file.url}: HTTP ${response.status}`);
@@ -23,8 +24,7 @@ async function prefetch(files) {
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.byteLength;
-      const seconds = (performance.now() - started) / 1000;
-      progress({ stage: "runtime", file: "the Python runtime", loaded, total, bytesPerSecond: loaded / Math.max(seconds, 1e-3) });
+      report(loaded);
     }
   }));
 }
@@ -38,7 +38,7 @@ async function boot() {
   const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
   marks.pyodide = performance.now();
   progress({ stage: "packages", message: `Loading ${build.pyodidePackages.join(", ")}` });
-  await pyodide.loadPackage(build.pyodidePackages, { messageCallback: () => {}, errorCallback: console.warn });
+  await pyodide.loadPackage(build.pyodidePackages, QUIET);
   marks.packages = performance.now();
   const app = await (await fetch(build.appArchive)).arrayBuffer();
   pyodide.unpackArchive(app, "zip", { extractDir: pyodide.runPython("import site; site.getsitepackages()[0]") });
@@ -50,7 +50,7 @@ async function boot() {
   const loadPackages = async (names) => {
     if (!build.classicalInPage) return; // the import then fails and the tool says why
     progress({ stage: "packages", message: `Loading ${names.join(", ")} for the classical path` });
-    await pyodide.loadPackage(names, { messageCallback: () => {}, errorCallback: console.warn });
+    await pyodide.loadPackage(names, QUIET);
   };
   const probe = await probed;
   const darkroom = BrowserApp(bridge, manifest, JSON.stringify(probe), loadPackages);
