@@ -273,18 +273,35 @@ def copy_pyodide(wheel_dir: Path | None) -> tuple[list[str], bool]:
     return list(BOOT_PACKAGES), not missing
 
 
-def copy_models() -> None:
+def copy_models(optional: bool) -> list[str]:
+    """Verify and copy the models into ``dist/models`` with a manifest of exactly those.
+
+    Optional models (a TensorFlow conversion each) ship only when asked for; without
+    them their tools run the classical path and say the model is not in this build.
+    Returns the ids shipped.
+    """
     out = DIST / "models"
     out.mkdir(parents=True, exist_ok=True)
-    manifest = models.load_manifest()
-    for spec in manifest.values():
+    document = json.loads((models.REPO_MODELS_DIR / "manifest.json").read_text())
+    manifest = models.parse_manifest(document)
+    shipped = [spec for spec in manifest.values() if optional or not spec.optional]
+    for spec in shipped:
         cached = models.fetch(spec, search_dirs=[ROOT])
         for model_file in spec.files:
             target = out / model_file.name
             if not (target.is_file() and target.stat().st_size == model_file.bytes and sha256(target) == model_file.sha256):
                 shutil.copy2(cached, target)
         log(f"model {spec.id}: verified")
-    shutil.copy2(models.REPO_MODELS_DIR / "manifest.json", out / "manifest.json")
+    kept = {f.name for spec in shipped for f in spec.files} | {"manifest.json"}
+    for stale in out.iterdir():
+        if stale.name not in kept:
+            stale.unlink()
+    left_out = sorted(set(manifest) - {spec.id for spec in shipped})
+    if left_out:
+        log(f"optional models left out (build with --optional-models to ship them): {', '.join(left_out)}")
+    document["models"] = {spec.id: document["models"][spec.id] for spec in shipped}
+    (out / "manifest.json").write_text(json.dumps(document, indent=2))
+    return [spec.id for spec in shipped]
 
 
 def draw_icon(size: int, maskable: bool) -> "Image.Image":
@@ -338,7 +355,7 @@ def package_app() -> str:
     return name
 
 
-def build(wheel_dir: Path | None = None) -> Path:
+def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     ensure_node_modules()
     DIST.mkdir(exist_ok=True)
     packages, classical_in_page = copy_pyodide(wheel_dir)
@@ -346,7 +363,7 @@ def build(wheel_dir: Path | None = None) -> Path:
     (DIST / "ort").mkdir()
     for name in ORT_FILES:
         shutil.copy2(NODE_MODULES / "onnxruntime-web" / "dist" / name, DIST / "ort" / name)
-    copy_models()
+    shipped_models = copy_models(optional_models)
     app_archive = package_app()
     for name in WEB_FILES:
         shutil.copy2(ROOT / "web" / name, DIST / name)
@@ -356,7 +373,7 @@ def build(wheel_dir: Path | None = None) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         for name in files:
             shutil.copy2(NODE_MODULES / package / name, target / name)
-    build_id = hashlib.sha256(json.dumps([app_archive, packages]).encode()
+    build_id = hashlib.sha256(json.dumps([app_archive, packages, shipped_models]).encode()
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
             "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages)}
@@ -447,8 +464,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--wheels", type=Path, default=os.environ.get("DARKROOM_WHEELS"),
                         help="a folder of Pyodide wheels to use first (each is still verified)")
+    parser.add_argument("--optional-models", action="store_true",
+                        default=os.environ.get("DARKROOM_OPTIONAL_MODELS") == "1",
+                        help="also ship the optional models (converted with TensorFlow once, then cached; "
+                             "default: $DARKROOM_OPTIONAL_MODELS == 1)")
     args = parser.parse_args()
-    build(args.wheels)
+    build(args.wheels, args.optional_models)
     if args.command == "serve":
         server = make_server(DIST, args.port)
         print(f"Darkroom is at http://127.0.0.1:{server.server_address[1]}/  (Ctrl+C to stop)", flush=True)

@@ -29,13 +29,41 @@ def skip_unless_ci(message: str) -> None:
 
 
 def require_models(*model_ids: str) -> None:
-    """Stop the test (see ``skip_unless_ci``) when a real model is not cached."""
+    """Stop the test (see ``skip_unless_ci``) when a real model is not cached.
+
+    Optional models (a long TensorFlow conversion, not part of `./dev.sh test`) always
+    skip when missing, saying how to build them."""
+    import pytest
+
     from darkroom import models
 
     manifest = models.load_manifest()
     for model_id in model_ids:
         if not (models.cache_dir() / manifest[model_id].file.name).is_file():
+            if manifest[model_id].optional:
+                pytest.skip(f"{model_id} is optional and not built; `darkroom models fetch {model_id}` "
+                            "converts it (about 10 minutes, TensorFlow in its own venv)")
             skip_unless_ci(f"{model_id} is not in {models.cache_dir()}; run `darkroom models fetch`")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 images."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def run_tool(tool_id: str, pixels: np.ndarray, params: dict, runtime=None):
+    """Run a registered tool on pixels with the repo manifest and the default tier;
+    ``runtime=None`` runs only the classical path. Returns the engine's ``Result``."""
+    import asyncio
+
+    from darkroom import engine, imaging, models
+    from darkroom.tiers import DEFAULT
+    from darkroom.tools import registry
+
+    image = imaging.Decoded(np.ascontiguousarray(pixels), "PNG", ())
+    return asyncio.run(engine.run_tool(registry()[tool_id], image, params, runtime=runtime,
+                                       models=models.load_manifest(), tier=DEFAULT))
 
 
 def require_classical_in_page(build_info: dict) -> None:

@@ -2,7 +2,8 @@
 // progress, the before/after view and the provenance label. All work happens in
 // worker.js; this file only talks to it and draws.
 
-const TOOL_ID = "remove-background";
+const DEFAULT_TOOL = "remove-background";
+const TOOL_KEY = "darkroom.tool";
 const $ = (selector) => document.querySelector(selector);
 
 // --- worker RPC --------------------------------------------------------------
@@ -65,7 +66,7 @@ async function run(tool, blob, params = {}) {
   const withTier = { tier: chosenTier(), ...params };
   const reply = await call("run", { tool, bytes, params: withTier }, [bytes.buffer]);
   if (reply.error) throw new Error(reply.error);
-  return { blob: new Blob([reply.png], { type: "image/png" }), provenance: reply.provenance };
+  return { blob: new Blob([reply.png], { type: "image/png" }), provenance: reply.provenance, data: reply.data };
 }
 
 const ready = call("hello");
@@ -91,6 +92,9 @@ function showProgress(event) {
     bar.value = event.loaded / event.total;
     const percent = Math.floor((100 * event.loaded) / event.total);
     text.textContent = `Downloading ${event.file}: ${(event.loaded / MB).toFixed(1)} of ${(event.total / MB).toFixed(1)} MB (${percent}%, ${(event.bytesPerSecond / MB).toFixed(1)} MB/s)`;
+  } else if (event.stage === "work") {
+    bar.value = event.done / event.total;
+    text.textContent = event.message;
   } else {
     bar.removeAttribute("value");
     text.textContent = event.message || (event.stage === "session" ? `Preparing ${event.model}…` : "Working…");
@@ -112,7 +116,7 @@ function showError(message) {
 }
 
 // --- the tool panel, built from the tool's declared parameters ---------------------
-function buildControls(tool, classicalInPage) {
+function buildControls(tool, hello) {
   const form = $(".params");
   form.replaceChildren();
   for (const param of tool.params) {
@@ -121,7 +125,16 @@ function buildControls(tool, classicalInPage) {
     let input;
     if (param.kind === "choice") {
       input = document.createElement("select");
-      for (const choice of param.choices) input.append(new Option(choice, choice, false, choice === param.default));
+      // Only the models this build ships can be picked.
+      const choices = param.name === "model" ? param.choices.filter((c) => c === "auto" || c in hello.models) : param.choices;
+      for (const choice of choices) input.append(new Option(choice, choice, false, choice === param.default));
+    } else if (param.kind === "number") {
+      input = Object.assign(document.createElement("input"), {
+        type: "range", min: param.minimum, max: param.maximum, step: param.step, value: param.default,
+      });
+      const shown = Object.assign(document.createElement("output"), { value: param.default });
+      input.addEventListener("input", () => { shown.value = input.value; });
+      label.append(shown);
     } else {
       input = document.createElement("input");
       input.type = param.kind === "bool" ? "checkbox" : "color";
@@ -130,7 +143,7 @@ function buildControls(tool, classicalInPage) {
     }
     input.name = param.name;
     input.title = param.help;
-    if (param.name === "classical" && !classicalInPage) {
+    if (param.name === "classical" && !hello.build.classicalInPage) {
       input.disabled = true;
       input.title = "Unavailable in this build: scikit-image has no browser build here.";
     }
@@ -143,7 +156,10 @@ function buildControls(tool, classicalInPage) {
     if (color) color.closest("label").hidden = form.elements.output.value !== "color";
     if (form.elements.model) form.elements.model.disabled = form.elements.classical.checked;
   };
-  form.addEventListener("change", sync);
+  form.onchange = () => {
+    sync();
+    warm(); // e.g. another scale needs another model
+  };
   sync();
 }
 
@@ -152,9 +168,47 @@ function readParams(tool) {
   const params = {};
   for (const param of tool.params) {
     const input = form.elements[param.name];
-    params[param.name] = param.kind === "bool" ? input.checked : input.value;
+    params[param.name] = param.kind === "bool" ? input.checked : param.kind === "number" ? Number(input.value) : input.value;
   }
   return params;
+}
+
+// --- choosing a tool -------------------------------------------------------------------
+let hello = null;
+
+function warm() {
+  if (!toolSpec) return Promise.resolve();
+  return call("warm", { tool: toolSpec.id, tier: chosenTier(), params: readParams(toolSpec) })
+    .catch((err) => console.warn("model warm-up failed; the run will retry:", err))
+    .finally(() => { if (!running) hideProgress(); call("storage").then(showStorage); });
+}
+
+function chooseTool(id) {
+  toolSpec = hello.tools.find((tool) => tool.id === id) || hello.tools.find((tool) => tool.id === DEFAULT_TOOL);
+  localStorage.setItem(TOOL_KEY, toolSpec.id);
+  for (const button of document.querySelectorAll(".tools button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.tool === toolSpec.id));
+  }
+  $(".tool-title").textContent = toolSpec.title;
+  $(".tool-description").textContent = toolSpec.description;
+  const runButton = $("[data-testid=run]");
+  runButton.textContent = toolSpec.title;
+  runButton.disabled = !current || running;
+  buildControls(toolSpec, hello);
+  $(".result").hidden = true;
+  warm();
+}
+
+function buildToolList() {
+  const nav = $(".tools");
+  nav.replaceChildren();
+  for (const tool of hello.tools) {
+    const button = Object.assign(document.createElement("button"), { type: "button", textContent: tool.title, title: tool.description });
+    button.dataset.tool = tool.id;
+    button.dataset.testid = `tool-${tool.id}`;
+    button.addEventListener("click", () => chooseTool(tool.id));
+    nav.append(button);
+  }
 }
 
 // --- input ------------------------------------------------------------------------
@@ -226,6 +280,7 @@ function describeProvenance(provenance) {
     ["backend", provenance.backend],
     ["tier", provenance.tier + (provenance.tier_overridden ? " (chosen by you)" : "")],
     ["reason", provenance.reason || "—"],
+    ["method", provenance.method || "—"],
     ["timings", Object.entries(t).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(", ")],
     ["size", `${provenance.input_size.join(" × ")} → ${provenance.output_size.join(" × ")}`],
     ...provenance.notes.map((note) => ["note", note]),
@@ -242,7 +297,7 @@ async function runCurrent() {
   showError("");
   showProgress({ stage: "run", message: "Working…" });
   try {
-    const { blob, provenance } = await run(TOOL_ID, current.blob, readParams(toolSpec));
+    const { blob, provenance, data } = await run(toolSpec.id, current.blob, readParams(toolSpec));
     if (resultUrl) URL.revokeObjectURL(resultUrl);
     resultUrl = URL.createObjectURL(blob);
     const after = $(".after");
@@ -258,9 +313,10 @@ async function runCurrent() {
     label.dataset.provenance = JSON.stringify(provenance);
     label.classList.toggle("classical", provenance.path !== "model");
     describeProvenance(provenance);
+    showFindings(data);
     const download = $("[data-testid=download]");
     download.href = resultUrl;
-    download.download = `${current.name.replace(/\.[^.]+$/, "")}-${TOOL_ID}.png`;
+    download.download = `${current.name.replace(/\.[^.]+$/, "")}-${toolSpec.id}.png`;
     $(".result").hidden = false;
   } catch (err) {
     showError(err.message);
@@ -269,6 +325,21 @@ async function runCurrent() {
     running = false;
     button.disabled = !current;
   }
+}
+
+// What a tool found besides its image (face boxes), in words; the JSON stays on the element.
+function showFindings(data) {
+  const box = $("[data-testid=findings]");
+  box.dataset.findings = JSON.stringify(data);
+  box.hidden = !data;
+  if (!data) return;
+  const faces = data.faces || [];
+  box.textContent = faces.length
+    ? `Found ${faces.length} face${faces.length > 1 ? "s" : ""}: ` + faces.map((f) => {
+      const [x0, y0, x1, y1] = f.box.map(Math.round);
+      return `(${x0}, ${y0})–(${x1}, ${y1})${f.score === null ? "" : ` ${Math.round(f.score * 100)}%`}`;
+    }).join("; ")
+    : "No faces found.";
 }
 
 function wireShortcuts() {
@@ -327,7 +398,7 @@ function wireTier(hello) {
     if (select.value === "auto") localStorage.removeItem(TIER_KEY);
     else localStorage.setItem(TIER_KEY, select.value);
     await showTier();
-    call("warm", { tool: TOOL_ID, tier: chosenTier() }).catch(() => {}); // fetch what the new tier runs
+    warm(); // fetch what the new tier runs
   });
   describeProbe(hello.probe);
   showTier();
@@ -407,18 +478,17 @@ wireInput();
 wireShortcuts();
 wireInstall();
 
-ready.then((hello) => {
-  toolSpec = hello.tools.find((tool) => tool.id === TOOL_ID);
-  buildControls(toolSpec, hello.build.classicalInPage);
+ready.then((reply) => {
+  hello = reply;
   hideProgress();
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
   wireTier(hello);
   wireStorage();
-  $("[data-testid=run]").disabled = !current;
-  // Fetch and verify the default model now, so the first run does not wait for it.
-  call("warm", { tool: TOOL_ID, tier: chosenTier() })
-    .catch((err) => console.warn("model warm-up failed; the run will retry:", err))
-    .finally(() => { if (!running) hideProgress(); call("storage").then(showStorage); });
+  buildToolList();
+  // A link may name the tool (#upscale); otherwise the last one used. Choosing it also
+  // fetches and verifies its model now, so the first run does not wait for it.
+  chooseTool(location.hash.slice(1) || localStorage.getItem(TOOL_KEY) || DEFAULT_TOOL);
+  window.addEventListener("hashchange", () => chooseTool(location.hash.slice(1)));
 }, (err) => {
   setStatus("Failed to start");
   showError(`Darkroom could not start: ${err.message}`);

@@ -53,7 +53,7 @@ async function boot() {
     await pyodide.loadPackage(names, QUIET);
   };
   const probe = await probed;
-  const darkroom = BrowserApp(bridge, manifest, JSON.stringify(probe), loadPackages);
+  const darkroom = BrowserApp(bridge, manifest, JSON.stringify(probe), loadPackages, progress);
   marks.ready = performance.now();
   const timings = {
     pyodideMs: marks.pyodide - marks.start,
@@ -84,15 +84,15 @@ const handlers = {
     await bridge.deleteModels(name || "");
     return bridge.storageReport();
   },
-  async warm({ tool, tier }) {
+  async warm({ tool, tier, params }) {
     const { darkroom } = await booted;
-    return darkroom.warm(tool, tier || "auto");
+    return darkroom.warm(tool, tier || "auto", JSON.stringify(params || {}));
   },
   async run({ tool, bytes, params }) {
     const { darkroom } = await booted;
     const reply = await darkroom.run(tool, bytes, JSON.stringify(params || {}));
     if (reply.error) return { error: reply.error };
-    return { png: reply.png, provenance: JSON.parse(reply.provenance) };
+    return { png: reply.png, provenance: JSON.parse(reply.provenance), data: JSON.parse(reply.data) };
   },
 };
 

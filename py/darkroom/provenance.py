@@ -25,6 +25,8 @@ class Provenance:
     tier_overridden: bool = False
     tier_reasons: list[str] = field(default_factory=list)
     reason: str | None = None
+    #: The classical algorithm, when the tool chose among several (e.g. "non-local means").
+    method: str | None = None
     fallback_chain: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     input_size: tuple[int, int] | None = None
@@ -45,7 +47,8 @@ class Provenance:
         if self.path == "model":
             text = f"AI model {self.model} on {self.backend}, {seconds:.2f} s"
         else:
-            text = f"Classical fallback (scikit-image, not AI) on {self.backend}, {seconds:.2f} s"
+            how = f"scikit-image {self.method}" if self.method else "scikit-image"
+            text = f"Classical fallback ({how}, not AI) on {self.backend}, {seconds:.2f} s"
         if self.tier_overridden:
             text += f" (tier {self.tier}, chosen by you)"
         text = f"{text}. {self.reason}" if self.reason else f"{text}."

@@ -47,23 +47,39 @@ def open_app(context, site):
     return page, log
 
 
-# Calls window.darkroom.run on bytes given as base64; returns {png (base64), provenance} or {error}.
-RUN_HOOK = """async ([b64, params]) => {
+# Calls window.darkroom.run on bytes given as base64; returns {png (base64), provenance, data} or {error}.
+RUN_HOOK = """async ([tool, b64, params]) => {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   try {
-    const { blob, provenance } = await window.darkroom.run('remove-background', new Blob([bytes]), params);
+    const { blob, provenance, data } = await window.darkroom.run(tool, new Blob([bytes]), params);
     const out = new Uint8Array(await blob.arrayBuffer());
     let s = ''; for (const b of out) s += String.fromCharCode(b);
-    return { png: btoa(s), provenance };
+    return { png: btoa(s), provenance, data };
   } catch (err) { return { error: err.message }; }
 }"""
 
 
-def run_hook(page, photo: bytes, params: dict) -> dict:
-    reply = page.evaluate(RUN_HOOK, [base64.b64encode(photo).decode(), params])
+def run_hook(page, photo: bytes, params: dict, tool: str = "remove-background") -> dict:
+    """``window.darkroom.run(tool, photo, params)``; adds ``image`` (a PIL image) on success."""
+    reply = page.evaluate(RUN_HOOK, [tool, base64.b64encode(photo).decode(), params])
     if "png" in reply:
         reply["image"] = Image.open(io.BytesIO(base64.b64decode(reply["png"])))
     return reply
+
+
+# Resolves when a run ends either way; returns the error text or "".
+RUN_ENDED = """() => {
+  const error = document.querySelector('[data-testid=error]');
+  const result = document.querySelector('.result');
+  return (!error.hidden && error.textContent) || (!result.hidden && 'ok');
+}"""
+
+READ_RESULT = """async () => {
+  const img = document.querySelector('[data-testid=result-image]');
+  const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+  let s = ''; for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}"""
 
 
 def make_faulty_server(root):

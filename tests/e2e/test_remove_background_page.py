@@ -16,23 +16,9 @@ from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT
 from darkroom.tools import registry
 from helpers import iou, require_classical_in_page
-from pagekit import run_hook
+from pagekit import READ_RESULT, RUN_ENDED, run_hook
 
 pytestmark = pytest.mark.e2e
-
-# Resolves when a run ends either way; returns the error text or "".
-RUN_ENDED = """() => {
-  const error = document.querySelector('[data-testid=error]');
-  const result = document.querySelector('.result');
-  return (!error.hidden && error.textContent) || (!result.hidden && 'ok');
-}"""
-
-READ_RESULT = """async () => {
-  const img = document.querySelector('[data-testid=result-image]');
-  const bytes = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
-  let s = ''; for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}"""
 
 def cpython_alpha(photo: bytes, model_id: str) -> np.ndarray:
     """The same model on the CPU through onnxruntime (in a thread: Playwright owns this one's event loop)."""

@@ -79,7 +79,7 @@ def test_subprocess_default_model_json(tmp_path, cat_file, models_cached):
     assert data["input_size"] == list(CAT_SIZE)
     assert data["output_size"] == list(CAT_SIZE)
     timings = data["timings_ms"]
-    assert {"decode", "load", "prepare", "infer", "finish", "encode", "total"} <= set(timings)
+    assert {"decode", "load", "process", "infer", "encode", "total"} <= set(timings)
     assert timings["total"] >= timings["infer"] > 0
     assert data["label"].startswith("AI model isnet-fp16 on cpu, ")
 
@@ -242,26 +242,30 @@ def test_unknown_option_is_a_usage_error(tmp_path, product_file, capsys):
 def test_models_list(capsys, models_cached):
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["isnet-fp16", "isnet-quint8"]
-    for line in lines:
+    assert [line.split()[0] for line in lines] == list(models.load_manifest())
+    isnet = lines[:2]
+    for line in isnet:
         assert "remove-background" in line
         assert " downloaded " in line and "not downloaded" not in line
-    assert "88.2 MB" in lines[0]
-    assert "44.3 MB" in lines[1]
+    assert "88.2 MB" in isnet[0]
+    assert "44.3 MB" in isnet[1]
 
 
 def test_models_list_with_empty_cache(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("DARKROOM_CACHE", str(tmp_path))
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert sorted(line.split()[0] for line in lines) == ["isnet-fp16", "isnet-quint8"]
-    assert all("not downloaded" in line for line in lines)
+    manifest = models.load_manifest()
+    assert sorted(line.split()[0] for line in lines) == sorted(manifest)
+    for line in lines:
+        spec = manifest[line.split()[0]]
+        assert ("optional" if spec.optional else "not downloaded") in line
 
 
 def test_models_fetch_unknown_id(capsys):
     assert main(["models", "fetch", "isnet-huge"]) == 1
     line = one_line_error(capsys.readouterr().err)
-    assert line == "darkroom: unknown model isnet-huge; known: isnet-fp16, isnet-quint8"
+    assert line == f"darkroom: unknown model isnet-huge; known: {', '.join(sorted(models.load_manifest()))}"
 
 
 def test_models_fetch_cached_is_verified_noop(capsys, models_cached):

@@ -18,7 +18,7 @@ from darkroom.provenance import Stopwatch
 from darkroom.runtime import RuntimeFailure, Session
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tiers import Attempt, Tier
-from darkroom.tools import registry
+from darkroom.tools import Tool, registry
 
 WIDTH, HEIGHT = 64, 48
 F16 = frozenset({"shader-f16", "timestamp-query"})
@@ -148,7 +148,7 @@ def test_model_path_labels_model_variant_and_attempt_backend(tool, image, manife
     assert (p.tier, p.tier_overridden) == ("pro", False)
     assert p.input_size == (WIDTH, HEIGHT)
     assert p.output_size == (WIDTH, HEIGHT)
-    assert {"load", "prepare", "infer", "finish"} <= set(p.timings_ms)
+    assert {"load", "process", "infer"} <= set(p.timings_ms)
     assert "classical" not in p.timings_ms
     assert all(v >= 0 for v in p.timings_ms.values())
     assert p.label().startswith("AI model isnet-fp16 on webgpu")
@@ -161,7 +161,7 @@ def test_model_path_plans_once_with_the_tools_candidates_and_the_tier(tool, imag
     run(tool, image, {}, runtime, manifest)
     assert len(runtime.planned) == 1
     ids, tier = runtime.planned[0]
-    assert ids == list(tool.models) == ["isnet-fp16", "isnet-quint8"]
+    assert ids == ["isnet-fp16", "isnet-quint8"]  # the selfie model serves portraits only
     assert tier is PRO
 
 
@@ -211,7 +211,7 @@ def test_model_path_keeps_shared_stopwatch_phases(tool, image, manifest):
     with watch.phase("decode"):
         pass
     result = run(tool, image, {}, FakeRuntime(), manifest, watch=watch)
-    assert {"decode", "load", "prepare", "infer", "finish"} <= set(result.provenance.timings_ms)
+    assert {"decode", "load", "process", "infer"} <= set(result.provenance.timings_ms)
 
 
 def test_image_notes_and_tier_are_carried(tool, manifest):
@@ -309,7 +309,7 @@ def test_runtime_failure_at_run_releases_the_session_and_tries_the_next(tool, im
     assert (p.path, p.model, p.backend) == ("model", "isnet-quint8", "webgpu")
     assert p.fallback_chain == [f"isnet-fp16@webgpu failed: {error}", "isnet-quint8@webgpu ran"]
     assert p.reason == f"Fell back to isnet-quint8@webgpu: isnet-fp16@webgpu failed: {error}."
-    assert {"load", "prepare", "infer", "finish"} <= set(p.timings_ms)
+    assert {"load", "process", "infer"} <= set(p.timings_ms)
     assert result.pixels.shape == (HEIGHT, WIDTH)
 
 
@@ -363,7 +363,7 @@ def test_skips_load_and_run_failures_together_then_classical(tool, image, manife
     assert p.path == "classical"
     assert p.fallback_chain == chain
     assert p.reason == f"No model could run ({'; '.join(chain)}).{FALLBACK}"
-    assert {"load", "prepare", "infer", "classical"} <= set(p.timings_ms)
+    assert {"load", "infer", "classical"} <= set(p.timings_ms)
     assert result.pixels.shape == (HEIGHT, WIDTH)
     assert p.output_size == (WIDTH, HEIGHT)
 
@@ -502,7 +502,7 @@ def test_model_error_then_classical_import_error(tool, image, manifest, monkeypa
     ({"color": "#12345g"}, "color must be a colour"),
     ({"classical": "yes"}, "classical must be true or false"),
     ({"classical": 1}, "classical must be true or false"),
-    ({"model": "isnet-huge"}, "model must be one of auto, isnet-fp16, isnet-quint8"),
+    ({"model": "isnet-huge"}, "model must be one of auto, selfie-segmenter, isnet-fp16, isnet-quint8"),
 ])
 def test_bad_params_are_tool_errors(tool, image, manifest, params, fragment):
     runtime = FakeRuntime()
@@ -531,38 +531,52 @@ def test_model_missing_from_manifest_is_tool_error(tool, image, manifest):
 
 
 def test_candidates_auto_is_every_model_in_tool_order(tool, manifest):
-    found = candidates(tool, "auto", manifest)
-    assert [spec.id for spec in found] == list(tool.models) == ["isnet-fp16", "isnet-quint8"]
+    found = candidates(tool, {"model": "auto", "subject": "portrait"}, manifest)
+    assert [spec.id for spec in found] == list(tool.models) == ["selfie-segmenter", "isnet-fp16", "isnet-quint8"]
     assert all(spec is manifest[spec.id] for spec in found)
 
 
 def test_candidates_auto_follows_the_tool_not_the_manifest_order(tool, manifest):
     reordered = {"isnet-quint8": manifest["isnet-quint8"], "isnet-fp16": manifest["isnet-fp16"]}
-    assert [spec.id for spec in candidates(tool, "auto", reordered)] == ["isnet-fp16", "isnet-quint8"]
+    assert [spec.id for spec in candidates(tool, {"model": "auto"}, reordered)] == ["isnet-fp16", "isnet-quint8"]
 
 
 def test_candidates_auto_skips_models_missing_from_the_manifest(tool, manifest):
     partial = {"isnet-quint8": manifest["isnet-quint8"]}
-    assert [spec.id for spec in candidates(tool, "auto", partial)] == ["isnet-quint8"]
+    assert [spec.id for spec in candidates(tool, {"model": "auto"}, partial)] == ["isnet-quint8"]
 
 
 @pytest.mark.parametrize("requested", ["isnet-fp16", "isnet-quint8"])
 def test_candidates_explicit_id_is_the_only_one(tool, manifest, requested):
-    assert candidates(tool, requested, manifest) == [manifest[requested]]
+    assert candidates(tool, {"model": requested}, manifest) == [manifest[requested]]
 
 
 def test_candidates_unknown_id(tool, manifest):
     with pytest.raises(ToolError, match="Model isnet-huge is not available for remove-background."):
-        candidates(tool, "isnet-huge", manifest)
+        candidates(tool, {"model": "isnet-huge"}, manifest)
 
 
 def test_candidates_rejects_model_of_another_tool(tool, manifest):
     other = models.parse_manifest({"schema": 1, "models": {"upscaler": {
         **manifest["isnet-fp16"].to_dict(), "tool": "upscale"}}})
     with pytest.raises(ToolError, match="not available"):
-        candidates(tool, "upscaler", {**manifest, **other})
+        candidates(tool, {"model": "upscaler"}, {**manifest, **other})
 
 
 def test_candidates_auto_with_no_listed_model(tool):
-    with pytest.raises(ToolError, match="No model for remove-background is listed"):
-        candidates(tool, "auto", {})
+    assert candidates(tool, {"model": "auto"}, {}) == []
+
+
+def _scaled(manifest, model_id, scale):
+    entry = {**manifest["isnet-fp16"].to_dict(), "params": {"scale": scale}}
+    return models.parse_manifest({"schema": 1, "models": {model_id: entry}})[model_id]
+
+
+def test_candidates_keep_only_models_serving_the_params(manifest):
+    two, four = _scaled(manifest, "x2", "2"), _scaled(manifest, "x4", "4")
+    tool = Tool(id="remove-background", title="t", description="d", params=(), models=("x4", "x2"),
+                classical=lambda pixels, params: pixels)
+    found = candidates(tool, {"model": "auto", "scale": "2"}, {"x2": two, "x4": four})
+    assert found == [two]
+    with pytest.raises(ToolError, match="Model x4 only serves scale 4."):
+        candidates(tool, {"model": "x4", "scale": "2"}, {"x2": two, "x4": four})

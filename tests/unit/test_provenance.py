@@ -38,7 +38,7 @@ def test_to_dict_has_every_field_and_the_label():
     p = model_provenance()
     d = p.to_dict()
     assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "tier_overridden", "tier_reasons",
-                      "reason", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
+                      "reason", "method", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
     assert d["tier_overridden"] is False
     assert d["label"] == p.label()
     assert d["model"] == "isnet-fp16"
@@ -159,3 +159,9 @@ def test_stopwatch_values_are_rounded_to_hundredths():
     result = watch.finish()
     for value in result.values():
         assert round(value, 2) == value
+
+
+def test_classical_label_names_the_method_it_chose():
+    p = Provenance(tool="denoise", method="non-local means", reason="Classical path requested.",
+                   timings_ms={"total": 500.0})
+    assert p.label().startswith("Classical fallback (scikit-image non-local means, not AI) on python, 0.50 s.")

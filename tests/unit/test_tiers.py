@@ -240,8 +240,23 @@ def manifest():
 
 @pytest.fixture(scope="module")
 def rb_models(manifest):
-    """The remove-background tool's models, in tool order."""
-    return [manifest[m] for m in registry()["remove-background"].models]
+    """The remove-background tool's models for a general photo, in tool order."""
+    return [manifest[m] for m in registry()["remove-background"].models if manifest[m].serves({"subject": "general"})]
+
+
+@pytest.fixture
+def portrait_models(manifest):
+    return [manifest[m] for m in registry()["remove-background"].models if manifest[m].serves({"subject": "portrait"})]
+
+
+def test_plan_lite_runs_the_selfie_model_first_for_portraits(portrait_models):
+    attempts = tiers.plan(portrait_models, tiers.override(tiers.DEFAULT, "lite"), None)
+    assert [a.name for a in attempts] == ["selfie-segmenter@wasm", "isnet-quint8@wasm"]
+
+
+def test_plan_standard_keeps_isnet_for_portraits(portrait_models):
+    attempts = tiers.plan(portrait_models, tiers.override(tiers.DEFAULT, "standard"), None)
+    assert [a.name for a in attempts] == ["isnet-quint8@wasm"]
 
 
 def names(attempts):

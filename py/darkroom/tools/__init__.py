@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, Union
 
 import numpy as np
 
@@ -25,7 +25,8 @@ class ParamError(ValueError):
 class Param:
     """A tool parameter; the CLI and the page build their controls from it.
 
-    ``kind`` is ``"choice"`` (one of ``choices``), ``"color"`` (``#rrggbb``) or ``"bool"``.
+    ``kind`` is ``"choice"`` (one of ``choices``), ``"color"`` (``#rrggbb``), ``"bool"``
+    or ``"number"`` (a float in ``[minimum, maximum]``, shown in steps of ``step``).
     """
 
     name: str
@@ -34,6 +35,9 @@ class Param:
     default: Any
     choices: tuple[str, ...] = ()
     help: str = ""
+    minimum: float = 0.0
+    maximum: float = 1.0
+    step: float = 0.05
 
     def parse(self, value: Any) -> Any:
         """Validate ``value`` and return it in canonical form; raises ``ParamError``."""
@@ -43,33 +47,87 @@ class Param:
             return value.lower()
         if self.kind == "bool" and isinstance(value, bool):
             return value
-        expected = {"choice": f"one of {', '.join(self.choices)}", "color": "a colour like #ffffff", "bool": "true or false"}
+        if self.kind == "number" and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is not None and self.minimum <= number <= self.maximum:
+                return number
+        expected = {"choice": f"one of {', '.join(self.choices)}", "color": "a colour like #ffffff",
+                    "bool": "true or false", "number": f"a number from {self.minimum:g} to {self.maximum:g}"}
         raise ParamError(f"{self.name} must be {expected[self.kind]}, not {value!r}")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
-                "choices": list(self.choices), "help": self.help}
+        described = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
+                     "choices": list(self.choices), "help": self.help}
+        if self.kind == "number":
+            described.update(minimum=self.minimum, maximum=self.maximum, step=self.step)
+        return described
+
+
+@dataclass
+class Output:
+    """What a path produced when an image alone does not say it all.
+
+    Attributes
+    ----------
+    pixels : ndarray
+        uint8 (H, W), (H, W, 3) or (H, W, 4).
+    data : dict, optional
+        JSON-able findings (e.g. face boxes), returned next to the image.
+    method : str, optional
+        The algorithm that ran, in words, when a path chooses among several.
+    """
+
+    pixels: np.ndarray
+    data: dict | None = None
+    method: str | None = None
+
+
+#: ``progress(done, total)``: reports finished units of work (e.g. tiles).
+Progress = Callable[[int, int], None]
+#: ``await infer(feeds)``: one run of the loaded model, ``{input: array} -> {output: array}``.
+Infer = Callable[[dict], Awaitable[dict]]
+PathResult = Union[np.ndarray, Output]
+
+
+def single_pass(prepare: Callable[..., dict], finish: Callable[..., PathResult]):
+    """A model path that runs the network once: ``prepare`` -> infer -> ``finish``.
+
+    ``prepare(spec, pixels, params)`` returns the feeds; ``finish(spec, outputs, pixels,
+    params)`` the result.
+    """
+
+    async def run_model(spec, infer: Infer, pixels: np.ndarray, params: dict, progress: Progress) -> PathResult:
+        outputs = await infer(prepare(spec, pixels, params))
+        progress(1, 1)
+        return finish(spec, outputs, pixels, params)
+
+    return run_model
 
 
 @dataclass(frozen=True)
 class Tool:
     """A tool: its spec plus the functions of each path.
 
-    Images passed in are the decoded input, uint8 (H, W, 3|4) sRGB; each function
-    returns the final output image, uint8 (H, W), (H, W, 3) or (H, W, 4).
+    Images passed in are the decoded input, uint8 (H, W, 3|4) sRGB; each path returns
+    the final output image, uint8 (H, W), (H, W, 3) or (H, W, 4), or an ``Output``.
 
     Attributes
     ----------
     models : tuple of str
-        Manifest ids this tool can run.
-    classical : callable(pixels, params) -> ndarray
+        Manifest ids this tool can run, best first; a model's manifest ``params`` say
+        which parameter values it serves, its ``backends`` which tiers run it.
+    classical : callable(pixels, params) -> ndarray or Output (or an awaitable of one)
         The scikit-image path; honest work, never presented as AI.
-    prepare : callable(spec, pixels, params) -> dict of ndarray
-        Model input tensors.
-    finish : callable(spec, outputs, pixels, params) -> ndarray
-        Output image from the model's tensors.
+    run_model : async callable(spec, infer, pixels, params, progress) -> ndarray or Output
+        The model path: feeds ``infer`` once (``single_pass``) or per tile (``tiling``).
     classical_packages : tuple of str
         Pyodide packages the classical path imports; the page loads them on first use.
+    check : callable(pixels, params), optional
+        Raises ``ParamError`` when this input cannot be processed with these params
+        (e.g. an upscale too big to hold), before either path starts.
     """
 
     id: str
@@ -77,10 +135,10 @@ class Tool:
     description: str
     params: tuple[Param, ...]
     models: tuple[str, ...]
-    classical: Callable[[np.ndarray, dict], np.ndarray]
-    prepare: Callable[..., dict] | None = None
-    finish: Callable[..., np.ndarray] | None = None
+    classical: Callable[[np.ndarray, dict], PathResult]
+    run_model: Callable[..., Awaitable[PathResult]] | None = None
     classical_packages: tuple[str, ...] = ("scipy", "scikit-image")
+    check: Callable[[np.ndarray, dict], None] | None = None
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:

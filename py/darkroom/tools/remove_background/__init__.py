@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import Param, Tool
+from .. import Param, Tool, single_pass
 from . import isnet
 
 OUTPUTS = ("cutout", "mask", "color")
@@ -54,9 +54,11 @@ TOOL = Tool(
         Param("output", "Output", "choice", "cutout", OUTPUTS,
               help="cutout: transparent PNG; mask: the alpha mask alone; color: the subject on a colour."),
         Param("color", "Backdrop colour", "color", "#ffffff", help="Used when output is color."),
+        Param("subject", "Subject", "choice", "general", ("general", "portrait"),
+              help="portrait: people; on the lite tier a small portrait model then runs in milliseconds."),
     ),
-    models=("isnet-fp16", "isnet-quint8"),
+    # The selfie model serves portraits only, and only where ISNet is too heavy (manifest tiers).
+    models=("selfie-segmenter", "isnet-fp16", "isnet-quint8"),
     classical=_classical,
-    prepare=isnet.prepare,
-    finish=_finish,
+    run_model=single_pass(isnet.prepare, _finish),
 )

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from ...models import ModelSpec
+from ...tensors import to_input
 
 # Model outputs below / above these are haze and noise, not partial coverage.
 ALPHA_FLOOR = 0.03
@@ -27,16 +28,9 @@ def prepare(spec: ModelSpec, pixels: np.ndarray, params: dict) -> dict[str, np.n
     dict
         ``{input_name: float32 (1, 3, H, W)}``.
     """
-    (tensor,) = spec.inputs
-    _, _, height, width = tensor.shape
+    _, _, height, width = spec.inputs[0].shape
     rgb = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
-    small = np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-    norm = spec.normalisation
-    scale = np.float32(norm["scale"])
-    mean = np.asarray(norm["mean"], dtype=np.float32)
-    std = np.asarray(norm["std"], dtype=np.float32)
-    chw = ((small * scale - mean) / std).transpose(2, 0, 1)
-    return {tensor.name: np.ascontiguousarray(chw[np.newaxis])}
+    return to_input(spec, np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR)))
 
 
 def mask_to_alpha(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,0 +1,134 @@
+"""Benchmark: every suite tool in the page (WASM, the tier headless Chromium gets) and
+in the CLI (onnxruntime CPU), on a 1 MP and a 12 MP photo.
+
+    .venv/bin/python bench/suite.py [--sizes 1mp,12mp] [--tools upscale,denoise,...]
+
+Prints one row per tool and size: the path and model that ran, wall time, the engine's
+infer / process / classical phases, and the page's peak Chromium memory (sum of PSS).
+Each page run is warm (the model is downloaded and its session created by a first,
+small run). A benchmark, not a test: it prints numbers and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import build  # noqa: E402
+from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from skeleton import ChromiumMemory  # noqa: E402
+
+SIZES = {"1mp": (1024, 1024), "12mp": (4000, 3000)}
+#: Tool, params (page and CLI alike; an explicit model keeps 12 MP upscales to minutes).
+CASES = {
+    "upscale": ("upscale", {"scale": "2"}),
+    "upscale-slim": ("upscale", {"scale": "2", "model": "esrgan-slim-x2"}),
+    "denoise": ("denoise", {}),
+    "deblur": ("deblur", {}),
+    "find-faces": ("find-faces", {}),
+    "portrait-cutout": ("remove-background", {"subject": "portrait", "output": "mask"}),
+}
+
+RUN = """async ([tool, b64, params]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const started = performance.now();
+  const { provenance } = await window.darkroom.run(tool, new Blob([bytes]), params);
+  return { wallMs: performance.now() - started, provenance };
+}"""
+
+
+def photo(case: str, size: tuple[int, int]) -> bytes:
+    """scikit-image's astronaut resized to ``size`` and damaged as the tool expects, as JPEG."""
+    from skimage import data
+
+    pixels = np.asarray(Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC), dtype=np.float64)
+    rng = np.random.default_rng(0)
+    if case == "denoise":
+        pixels = pixels + rng.normal(0, 20, pixels.shape)
+    if case == "deblur":
+        pixels = ndimage.gaussian_filter(pixels, (2, 2, 0))
+    path = Path(tempfile.mkdtemp()) / "photo.jpg"
+    Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)).save(path, quality=92)
+    return path.read_bytes()
+
+
+def phases(provenance: dict) -> str:
+    t = provenance["timings_ms"]
+    return " ".join(f"{k} {t[k] / 1000:.2f}" for k in ("load", "infer", "process", "classical") if k in t)
+
+
+def bench_page(page, tool: str, params: dict, jpeg: bytes) -> dict:
+    with ChromiumMemory() as memory:
+        reply = page.evaluate(RUN, [tool, base64.b64encode(jpeg).decode(), params])
+    provenance = reply["provenance"]
+    what = provenance["model"] or f"classical ({provenance['method']})"
+    return {"what": f"{what} @{provenance['backend']}", "wall_s": reply["wallMs"] / 1000,
+            "phases": phases(provenance), "peak_mb": memory.peak_mb}
+
+
+def bench_cli(tool: str, params: dict, jpeg: bytes) -> dict:
+    flags = []
+    for name, value in params.items():
+        flags += [f"--{name}", str(value)]
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "in.jpg", Path(tmp) / "out.png"
+        source.write_bytes(jpeg)
+        started = time.perf_counter()
+        out = subprocess.run([str(ROOT / ".venv" / "bin" / "darkroom"), tool, str(source), str(target), "--json", *flags],
+                             check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+    provenance = json.loads(out.stdout.strip().splitlines()[-1])
+    what = provenance["model"] or "classical"
+    return {"what": f"{what} @{provenance['backend']}", "wall_s": wall, "phases": phases(provenance)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1mp,12mp")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--no-cli", action="store_true")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    build.build()
+    server = build.make_server(build.DIST)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    print("case | size | page: what ran | wall s | phases s | peak MB | CLI: what ran | wall s | phases s", flush=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(3_600_000)
+        page.goto(url)
+        page.evaluate("window.darkroom.ready")
+        for case in args.cases.split(","):
+            tool, params = CASES[case]
+            page.evaluate(RUN, [tool, base64.b64encode(photo(case, (64, 64))).decode(), params])  # warm-up
+            for size_name in args.sizes.split(","):
+                jpeg = photo(case, SIZES[size_name])
+                p = bench_page(page, tool, params, jpeg)
+                c = {"what": "-", "wall_s": float("nan"), "phases": "-"} if args.no_cli else bench_cli(tool, params, jpeg)
+                print(f"{case} | {size_name} | {p['what']} | {p['wall_s']:.2f} | {p['phases']} | {p['peak_mb']:.0f} | "
+                      f"{c['what']} | {c['wall_s']:.2f} | {c['phases']}", flush=True)
+        browser.close()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()

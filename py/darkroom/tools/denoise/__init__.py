@@ -1,0 +1,90 @@
+"""Denoise: MAXIM (trained on real camera noise) when built in, non-local means otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import Output, Param, Tool
+from ...tensors import to_uint8
+from ...tiling import image_model, tile_side, tiled
+
+DEFAULT_STRENGTH = 0.8
+MODEL_TILE, MODEL_OVERLAP = 256, 32
+# Non-local means compares 5x5 patches up to 6 px away: 32 px of overlap hides every seam.
+CLASSICAL_TILE, CLASSICAL_OVERLAP = 512, 32
+#: Below this estimated noise (in 0..1 units, i.e. 1/255) there is nothing worth removing.
+NOISE_FLOOR = 1 / 255
+
+
+def estimate_noise(rgb: np.ndarray) -> float:
+    """Noise standard deviation of a photo, in [0, 1] units (wavelet estimate, scikit-image).
+
+    Parameters
+    ----------
+    rgb : ndarray
+        uint8 (H, W, 3). Large photos are estimated from a centre crop: noise is global.
+    """
+    from skimage.restoration import estimate_sigma
+
+    h, w = rgb.shape[:2]
+    crop = rgb[max(0, h // 2 - 512):h // 2 + 512, max(0, w // 2 - 512):w // 2 + 512]
+    return float(estimate_sigma(crop.astype(np.float32) / 255, channel_axis=-1, average_sigmas=True))
+
+
+def nl_means(window: np.ndarray, sigma: float, strength: float) -> np.ndarray:
+    """Non-local means on one window.
+
+    Parameters
+    ----------
+    window : ndarray
+        uint8 (h, w, 3).
+    sigma : float
+        Noise standard deviation in [0, 1] units.
+    strength : float
+        0..1; the filter's ``h`` goes from 0.4 to 0.9 sigma (0.8 sigma at the default).
+
+    Returns
+    -------
+    ndarray
+        float32 (h, w, 3) in [0, 255].
+    """
+    from skimage.restoration import denoise_nl_means
+
+    h = (0.4 + 0.5 * strength) * sigma
+    out = denoise_nl_means(window.astype(np.float32) / 255, h=h, sigma=sigma, patch_size=5, patch_distance=6,
+                           fast_mode=True, channel_axis=-1)
+    return out * np.float32(255)
+
+
+async def classical(pixels: np.ndarray, params: dict) -> Output:
+    rgb = pixels[..., :3]
+    sigma = estimate_noise(rgb)
+    if sigma < NOISE_FLOOR:
+        return Output(pixels.copy(), method=f"nothing changed: estimated noise {sigma * 255:.1f}/255 is below 1/255")
+
+    async def run_tile(window):
+        return nl_means(window, sigma, params["strength"])
+
+    out = pixels.copy()
+    await tiled(rgb, run_tile, tile=CLASSICAL_TILE, overlap=CLASSICAL_OVERLAP, out=out[..., :3], store=to_uint8)
+    return Output(out, method=f"non-local means (noise estimated at {sigma * 255:.1f}/255)")
+
+
+async def run_model(spec, infer, pixels, params, progress):
+    cleaned = await image_model(spec, infer, pixels, tile=tile_side(spec, MODEL_TILE), overlap=MODEL_OVERLAP,
+                                progress=progress)
+    # Strength below the default keeps some of the original grain.
+    mix = min(1.0, params["strength"] / DEFAULT_STRENGTH)
+    return to_uint8(pixels * np.float32(1 - mix) + cleaned * np.float32(mix))
+
+
+TOOL = Tool(
+    id="denoise",
+    title="Denoise",
+    description="Remove sensor noise and grain.",
+    params=(Param("strength", "Strength", "number", DEFAULT_STRENGTH,
+                  help="How much noise to remove; lower keeps more texture."),),
+    models=("maxim-denoise",),
+    classical=classical,
+    run_model=run_model,
+)

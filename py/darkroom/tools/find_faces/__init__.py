@@ -1,0 +1,83 @@
+"""Find faces: BlazeFace (boxes + 6 landmarks) when a model can run, scikit-image's LBP
+cascade (boxes only) otherwise. The result is the photo with the faces marked, plus
+the boxes as data for the tools that build on them."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .. import Output, Tool
+from ...tensors import to_input
+from . import blazeface
+
+#: The cascade is trained on ~24 px faces; photos are searched at up to this long side.
+CASCADE_MAX_SIDE = 1024
+MARK_COLOUR = (255, 214, 0)
+
+
+def draw(pixels: np.ndarray, faces: list[dict]) -> np.ndarray:
+    """The photo with each face's box and landmarks drawn on it, uint8 (H, W, 3|4)."""
+    image = Image.fromarray(pixels)
+    pen = ImageDraw.Draw(image)
+    width = max(2, round(max(pixels.shape[:2]) / 300))
+    colour = MARK_COLOUR + ((255,) if pixels.shape[2] == 4 else ())
+    for found in faces:
+        pen.rectangle(found["box"], outline=colour, width=width)
+        for x, y in found["keypoints"].values():
+            pen.ellipse([x - width, y - width, x + width, y + width], fill=colour)
+    return np.asarray(image)
+
+
+def cascade_faces(pixels: np.ndarray) -> list[dict]:
+    """Faces found by scikit-image's LBP frontal-face cascade: ``{"box": [x0, y0, x1, y1],
+    "score": None, "keypoints": {}}`` in photo pixels (the cascade gives no confidence).
+
+    Parameters
+    ----------
+    pixels : ndarray
+        uint8 (H, W, 3|4); searched at most ``CASCADE_MAX_SIDE`` px on its long side.
+    """
+    from skimage import data
+    from skimage.feature import Cascade
+
+    height, width = pixels.shape[:2]
+    shrink = min(1.0, CASCADE_MAX_SIDE / max(height, width))
+    rgb = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
+    if shrink < 1:
+        rgb = rgb.resize((max(1, round(width * shrink)), max(1, round(height * shrink))), Image.Resampling.BOX)
+    small = np.asarray(rgb)
+    side = min(small.shape[:2])
+    if side < 24:
+        return []
+    cascade = Cascade(data.lbp_frontal_face_cascade_filename())
+    # Eight overlapping hits before a window counts: fewer lets in textures (measured on astronaut).
+    found = cascade.detect_multi_scale(img=small, scale_factor=1.2, step_ratio=1, min_size=(24, 24),
+                                       max_size=(side, side), min_neighbor_number=8)
+    return [{"box": [d["c"] / shrink, d["r"] / shrink, (d["c"] + d["width"]) / shrink, (d["r"] + d["height"]) / shrink],
+             "score": None, "keypoints": {}} for d in found]
+
+
+def classical(pixels: np.ndarray, params: dict) -> Output:
+    faces = cascade_faces(pixels)
+    return Output(draw(pixels, faces), data={"faces": faces}, method="LBP frontal-face cascade (boxes only)")
+
+
+async def run_model(spec, infer, pixels, params, progress):
+    square, letterbox = blazeface.prepare_square(pixels, spec.inputs[0].shape[-1])
+    outputs = await infer(to_input(spec, square))
+    progress(1, 1)
+    found = blazeface.decode(outputs["regressors"], outputs["classificators"])
+    faces = [detection.to_dict() for detection in blazeface.to_photo(found, letterbox)]
+    return Output(draw(pixels, faces), data={"faces": faces})
+
+
+TOOL = Tool(
+    id="find-faces",
+    title="Find faces",
+    description="Mark every face, with eyes, nose and mouth where a model can run.",
+    params=(),
+    models=("blazeface-short",),
+    classical=classical,
+    run_model=run_model,
+)

@@ -1,0 +1,155 @@
+"""The suite in the real page: the tool list, and each new tool's run with its label."""
+
+import asyncio
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from darkroom import imaging, models
+from darkroom.engine import run_tool
+from darkroom.runtime import CpuRuntime
+from darkroom.tiers import DEFAULT
+from darkroom.tiling import tile_starts
+from darkroom.tools import registry, upscale
+from helpers import iou, jpeg_bytes, psnr, require_classical_in_page
+from pagekit import READ_RESULT, RUN_ENDED, run_hook
+
+pytestmark = pytest.mark.e2e
+
+# Every progress message the page shows, collected as it changes.
+WATCH_PROGRESS = """() => {
+  window.progressSeen = [];
+  const text = document.querySelector('.progress-text');
+  new MutationObserver(() => window.progressSeen.push(text.textContent))
+    .observe(text, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def png_bytes(pixels):
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def cpython(tool_id, pixels, params):
+    """The same tool with onnxruntime on the CPU (in a thread: Playwright owns this one's loop)."""
+    job = run_tool(registry()[tool_id], imaging.Decoded(pixels, "PNG", ()), params, runtime=CpuRuntime(),
+                   models=models.load_manifest(), tier=DEFAULT)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, job).result()
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    return data.astronaut()
+
+
+def test_every_tool_has_a_place_in_the_page(app):
+    page, _ = app
+    for tool in registry().values():
+        page.get_by_test_id(f"tool-{tool.id}").click()
+        assert page.locator(".tool-title").text_content() == tool.title
+        assert page.get_by_test_id("run").text_content() == tool.title
+        for param in tool.all_params():
+            assert page.get_by_test_id(f"param-{param.name}").count() == 1, (tool.id, param.name)
+    # The last tool chosen is remembered; a link can name one.
+    page.reload()
+    page.evaluate("window.darkroom.ready")
+    assert page.locator(".tool-title").text_content() == list(registry().values())[-1].title
+    page.goto(page.url.split("#")[0] + "#upscale")
+    page.evaluate("window.darkroom.ready")
+    page.wait_for_function("() => document.querySelector('.tool-title').textContent === 'Upscale'")
+
+
+def test_upscale_in_the_page_tiles_with_progress_and_matches_cpython(app, tmp_path, astronaut):
+    page, _ = app
+    photo = np.ascontiguousarray(astronaut[100:340, 120:420])  # 300 x 240: several tiles
+    path = tmp_path / "small.png"
+    path.write_bytes(png_bytes(photo))
+    page.get_by_test_id("tool-upscale").click()
+    page.get_by_test_id("param-scale").select_option("2")
+    page.get_by_test_id("file-input").set_input_files(str(path))
+    page.evaluate(WATCH_PROGRESS)
+    page.get_by_test_id("run").click()
+    assert page.wait_for_function(RUN_ENDED).json_value() == "ok"
+
+    provenance = json.loads(page.get_by_test_id("provenance").get_attribute("data-provenance"))
+    # Headless Chromium's adapter is SwiftShader: the lite tier, whose best x2 model is medium.
+    assert (provenance["path"], provenance["model"], provenance["backend"]) == ("model", "esrgan-medium-x2", "wasm")
+    assert provenance["output_size"] == [600, 480]
+    assert page.get_by_test_id("provenance").text_content().startswith("AI model esrgan-medium-x2 on wasm")
+    tiles = len(tile_starts(300, upscale.MODEL_TILE, upscale.MODEL_OVERLAP)) * len(
+        tile_starts(240, upscale.MODEL_TILE, upscale.MODEL_OVERLAP))
+    seen = page.evaluate("window.progressSeen")
+    assert tiles > 1 and f"Upscale: part {tiles} of {tiles}" in seen and f"Upscale: part 1 of {tiles}" in seen
+
+    result = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(page.evaluate(READ_RESULT)))))
+    reference = cpython("upscale", photo, {"scale": "2", "model": "esrgan-medium-x2"}).pixels
+    difference = np.abs(result.astype(int) - reference)
+    print(f"upscale page vs CPython: mean {difference.mean():.4f}, max {difference.max()}")
+    assert difference.mean() < 0.05 and difference.max() <= 3
+
+
+def test_find_faces_in_the_page_with_landmarks(app, astronaut):
+    page, _ = app
+    reply = run_hook(page, jpeg_bytes(astronaut), {}, tool="find-faces")
+    provenance = reply["provenance"]
+    assert (provenance["path"], provenance["model"], provenance["backend"]) == ("model", "blazeface-short", "wasm")
+    (face,) = reply["data"]["faces"]
+    reference = cpython("find-faces", imaging.decode(jpeg_bytes(astronaut)).pixels, {}).data["faces"][0]
+    np.testing.assert_allclose(face["box"], reference["box"], atol=0.5)
+    assert set(face["keypoints"]) == set(reference["keypoints"])
+
+
+def test_find_faces_findings_are_shown(app, tmp_path, astronaut):
+    page, _ = app
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg_bytes(astronaut))
+    page.get_by_test_id("tool-find-faces").click()
+    page.get_by_test_id("file-input").set_input_files(str(path))
+    page.get_by_test_id("run").click()
+    assert page.wait_for_function(RUN_ENDED).json_value() == "ok"
+    findings = page.get_by_test_id("findings")
+    assert findings.text_content().startswith("Found 1 face: (")
+    assert len(json.loads(findings.get_attribute("data-findings"))["faces"]) == 1
+
+
+def test_portrait_on_the_lite_tier_runs_the_selfie_model(app, astronaut_photo):
+    page, _ = app
+    reply = run_hook(page, astronaut_photo, {"subject": "portrait", "output": "mask"})
+    provenance = reply["provenance"]
+    assert (provenance["model"], provenance["tier"], provenance["backend"]) == ("selfie-segmenter", "lite", "wasm")
+    mask = np.asarray(reply["image"]) > 127
+    assert mask[100:160, 195:255].all()  # the face is subject
+    reference = cpython("remove-background", imaging.decode(astronaut_photo).pixels,
+                        {"subject": "portrait", "output": "mask", "model": "selfie-segmenter"}).pixels > 127
+    assert iou(mask, reference) > 0.99
+
+
+@pytest.mark.parametrize("tool_id", ["denoise", "deblur"])
+def test_restoration_without_its_optional_model_says_so(app, site, astronaut, tool_id):
+    """Default builds leave the MAXIM models out: the label says so and names the method."""
+    page, _ = app
+    require_classical_in_page(page.evaluate("window.darkroom.ready.then((h) => h.build)"))
+    clean = np.ascontiguousarray(astronaut[:256, :256])
+    rng = np.random.default_rng(0)
+    if tool_id == "denoise":
+        damaged = np.clip(np.rint(clean + rng.normal(0, 20, clean.shape)), 0, 255).astype(np.uint8)
+    else:
+        damaged = np.clip(np.rint(ndimage.gaussian_filter(clean.astype(float), (2, 2, 0))), 0, 255).astype(np.uint8)
+    reply = run_hook(page, png_bytes(damaged), {}, tool=tool_id)
+    provenance = reply["provenance"]
+    assert provenance["path"] == "classical" and provenance["backend"] == "python"
+    assert f"No {tool_id} model for these settings is installed here." in provenance["reason"]
+    method = "non-local means" if tool_id == "denoise" else "Richardson-Lucy"
+    assert f"Classical fallback (scikit-image {method}" in provenance["label"]
+    restored = np.asarray(reply["image"])
+    print(f"{tool_id} in page: {psnr(damaged, clean):.2f} -> {psnr(restored, clean):.2f} dB")
+    assert psnr(restored, clean) > psnr(damaged, clean) + 2

@@ -1,0 +1,146 @@
+"""upscale: size limits, the classical path, tiled model runs, and real ESRGAN quality."""
+
+import asyncio
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from darkroom import models
+from darkroom.engine import ToolError
+from darkroom.runtime import CpuRuntime
+from darkroom.tiling import image_model, tile_starts
+from darkroom.tools import upscale
+from helpers import psnr, require_models, run_tool
+
+ESRGAN = ["esrgan-slim-x2", "esrgan-slim-x4", "esrgan-medium-x2", "esrgan-medium-x4",
+          "esrgan-thick-x2", "esrgan-thick-x4"]
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """A real photo (astronaut, 256 x 256 crop) as the clean high-resolution truth."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut()[40:296, 140:396])
+
+
+def shrink(pixels, scale):
+    h, w = pixels.shape[:2]
+    return np.asarray(Image.fromarray(pixels).resize((w // scale, h // scale), Image.Resampling.BICUBIC,
+                                                     reducing_gap=None))
+
+
+def bicubic(pixels, scale):
+    h, w = pixels.shape[:2]
+    return np.asarray(Image.fromarray(pixels).resize((w * scale, h * scale), Image.Resampling.BICUBIC))
+
+
+def test_refuses_an_output_too_big_to_hold():
+    big = np.zeros((3000, 4000, 3), np.uint8)  # 12 MP x4 = 192 MP
+    with pytest.raises(ToolError, match="more than the 64 MP"):
+        run_tool("upscale", big, {"scale": "4", "classical": True})
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_classical_upscale_is_labelled_and_beats_nearest(truth, scale):
+    small = shrink(truth, scale)
+    result = run_tool("upscale", small, {"scale": str(scale), "classical": True})
+    assert result.pixels.shape == truth.shape and result.pixels.dtype == np.uint8
+    nearest = np.repeat(np.repeat(small, scale, 0), scale, 1)
+    print(f"x{scale}: classical {psnr(result.pixels, truth):.2f} dB, nearest {psnr(nearest, truth):.2f} dB")
+    assert psnr(result.pixels, truth) > psnr(nearest, truth) + 0.5
+    p = result.provenance
+    assert p.path == "classical" and p.method == "bicubic resize + unsharp mask"
+    assert "scikit-image bicubic resize + unsharp mask, not AI" in p.label()
+
+
+def test_classical_keeps_transparency(truth):
+    rgba = np.dstack([truth[:64, :80], np.full((64, 80), 200, np.uint8)])
+    rgba[:, :40, 3] = 0
+    out = run_tool("upscale", rgba, {"scale": "2", "classical": True}).pixels
+    assert out.shape == (128, 160, 4)
+    assert out[:, :70, 3].max() < 30 and out[:, 90:, 3].min() > 170
+
+
+def test_model_path_tiles_and_keeps_alpha():
+    """A stand-in network (nearest-neighbour x2, NCHW, 0..255) through the real tiling."""
+    spec = models.parse_manifest({"schema": 1, "models": {"fake": {
+        "tool": "upscale", "title": "fake", "variant": "fp32", "params": {"scale": "2"},
+        "files": [{"name": "fake.onnx", "bytes": 1, "sha256": "0" * 64}],
+        "inputs": [{"name": "input", "shape": [1, 3, 0, 0], "dtype": "float32"}],
+        "outputs": [{"name": "output", "shape": [1, 3, 0, 0], "dtype": "float32"}],
+        "normalisation": {"layout": "NCHW", "scale": 1.0, "mean": [0, 0, 0], "std": [1, 1, 1]},
+        "license": "-", "source": {}}}})["fake"]
+    calls = []
+
+    async def infer(feeds):
+        x = feeds["input"]
+        calls.append(x.shape)
+        return {"output": np.repeat(np.repeat(x, 2, axis=2), 2, axis=3)}
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (300, 200, 4), dtype=np.uint8)
+    out = asyncio.run(upscale.run_model(spec, infer, photo, {"scale": "2"}, lambda done, total: None))
+    assert out.shape == (600, 400, 4)
+    np.testing.assert_array_equal(out[..., :3], np.repeat(np.repeat(photo[..., :3], 2, 0), 2, 1))
+    tiles = len(tile_starts(300, upscale.MODEL_TILE, upscale.MODEL_OVERLAP)) * len(
+        tile_starts(200, upscale.MODEL_TILE, upscale.MODEL_OVERLAP))
+    assert len(calls) == tiles > 1 and set(calls) == {(1, 3, upscale.MODEL_TILE, upscale.MODEL_TILE)}
+
+
+# --------------------------------------------------------------------------
+# Real ESRGAN models (CPU runtime)
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return models.load_manifest()
+
+
+#: Least PSNR gain over the classical path (bicubic + unsharp mask) on this photo.
+#: Measured: thick-x4 +0.67 dB; slim and medium (x2, x4) and thick-x2 score 0.5-1.4 dB
+#: *below* it. Their outputs match UpscalerJS's own samples (test_recipe_tfjs_layers),
+#: so that is the models, not the conversion: only thick-x4 is asserted to win.
+MIN_GAIN_OVER_CLASSICAL = {"esrgan-thick-x4": 0.3}
+NO_WORSE_THAN = -1.6
+
+
+@pytest.mark.parametrize("model_id", ESRGAN)
+def test_real_model_against_the_classical_path(truth, manifest, model_id):
+    require_models(model_id)
+    scale = int(manifest[model_id].params["scale"])
+    small = shrink(truth, scale)
+    result = run_tool("upscale", small, {"scale": str(scale), "model": model_id}, runtime=CpuRuntime())
+    classical = run_tool("upscale", small, {"scale": str(scale), "classical": True}).pixels
+    p = result.provenance
+    assert (p.path, p.model, p.backend) == ("model", model_id, "cpu")
+    assert result.pixels.shape == truth.shape
+    gain = psnr(result.pixels, truth) - psnr(classical, truth)
+    print(f"{model_id}: model {psnr(result.pixels, truth):.2f} dB, classical {psnr(classical, truth):.2f} dB, "
+          f"bicubic {psnr(bicubic(small, scale), truth):.2f} dB")
+    assert gain > MIN_GAIN_OVER_CLASSICAL.get(model_id, NO_WORSE_THAN)
+
+
+@pytest.mark.parametrize("model_id", ["esrgan-slim-x2", "esrgan-medium-x4"])
+def test_real_model_tiled_equals_untiled(truth, manifest, model_id):
+    """Stated tolerance: seams blend to within 2 grey levels on average, 1 % of pixels
+    past 8 levels (the network's receptive field is wider than the overlap)."""
+    require_models(model_id)
+    spec = manifest[model_id]
+    scale = int(spec.params["scale"])
+    runtime = CpuRuntime()
+    session = asyncio.run(runtime.load(spec))
+
+    async def infer(feeds):
+        return await runtime.run(session, feeds, ["output"])
+
+    small = shrink(truth, 2)[:128, :128]
+
+    def run(tile):
+        return asyncio.run(image_model(spec, infer, small, tile=tile, overlap=16, scale=scale))
+
+    whole, tiled = run(128), run(48).astype(np.int16)
+    error = np.abs(whole.astype(np.int16) - tiled)
+    print(f"{model_id} tiled vs whole: mean {error.mean():.3f}, >8 levels {np.mean(error > 8):.4f}")
+    assert error.mean() < 2 and np.mean(error > 8) < 0.01
