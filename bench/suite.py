@@ -1,7 +1,7 @@
 """Benchmark: every suite tool in the page (WASM, the tier headless Chromium gets) and
 in the CLI (onnxruntime CPU), on a 1 MP and a 12 MP photo.
 
-    .venv/bin/python bench/suite.py [--sizes 1mp,12mp] [--tools upscale,denoise,...]
+    .venv/bin/python bench/suite.py [--sizes 1mp,12mp] [--cases upscale,denoise,...] [--no-cli]
 
 Prints one row per tool and size: the path and model that ran, wall time, the engine's
 infer / process / classical phases, and the page's peak Chromium memory (sum of PSS).

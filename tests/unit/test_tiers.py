@@ -379,3 +379,10 @@ def test_cpu_runtime_plans_unknown_variants_last(manifest):
 
 def test_cpu_runtime_plans_a_single_explicit_model(manifest):
     assert names(CpuRuntime().plan([manifest["isnet-quint8"]], DEFAULT)) == [("isnet-quint8@cpu", None)]
+
+
+def test_cpu_runtime_leaves_gpu_only_models_to_an_explicit_pick(manifest):
+    thick, medium = manifest["esrgan-thick-x2"], manifest["esrgan-medium-x2"]
+    assert "wasm" not in thick.backends  # minutes per megapixel on a CPU
+    assert names(CpuRuntime().plan([thick, medium], DEFAULT)) == [("esrgan-medium-x2@cpu", None)]
+    assert names(CpuRuntime().plan([thick], DEFAULT)) == [("esrgan-thick-x2@cpu", None)]
