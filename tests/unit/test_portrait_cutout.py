@@ -3,7 +3,6 @@
 
 import asyncio
 
-import numpy as np
 import pytest
 
 from darkroom import imaging, models, tiers
