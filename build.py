@@ -54,6 +54,7 @@ WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)
+from darkroom.tools import catalog  # noqa: E402  (the page shows its tools before Python starts)
 
 CACHE = models.cache_root()
 
@@ -273,12 +274,12 @@ def copy_pyodide(wheel_dir: Path | None) -> tuple[list[str], bool]:
     return list(BOOT_PACKAGES), not missing
 
 
-def copy_models(optional: bool) -> list[str]:
+def copy_models(optional: bool) -> list[models.ModelSpec]:
     """Verify and copy the models into ``dist/models`` with a manifest of exactly those.
 
     Optional models (a TensorFlow conversion each) ship only when asked for; without
     them their tools run the classical path and say the model is not in this build.
-    Returns the ids shipped.
+    Returns the specs shipped.
     """
     out = DIST / "models"
     out.mkdir(parents=True, exist_ok=True)
@@ -301,7 +302,7 @@ def copy_models(optional: bool) -> list[str]:
         log(f"optional models left out (build with --optional-models to ship them): {', '.join(left_out)}")
     document["models"] = {spec.id: document["models"][spec.id] for spec in shipped}
     (out / "manifest.json").write_text(json.dumps(document, indent=2))
-    return [spec.id for spec in shipped]
+    return shipped
 
 
 def draw_icon(size: int, maskable: bool) -> "Image.Image":
@@ -373,10 +374,11 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         for name in files:
             shutil.copy2(NODE_MODULES / package / name, target / name)
-    build_id = hashlib.sha256(json.dumps([app_archive, packages, shipped_models]).encode()
+    build_id = hashlib.sha256(json.dumps([app_archive, packages, [spec.id for spec in shipped_models]]).encode()
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
-            "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages)}
+            "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages),
+            "catalog": catalog({spec.id: spec for spec in shipped_models})}
     (DIST / "build.json").write_text(json.dumps(info, indent=2))
     shell = ["./"] + [f"./{name}" for name in WEB_FILES] + [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
     service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)

@@ -9,16 +9,17 @@ const $ = (selector) => document.querySelector(selector);
 // --- worker RPC --------------------------------------------------------------
 // The service worker must control the page before the Python worker starts: then all
 // that the worker downloads on the very first visit is kept for offline use.
+// Registration can also hang (a blocked or broken service worker): then the app starts
+// without offline support rather than not at all.
+const within = (promise, ms) => Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("timeout"), ms))]);
+
 async function controlledByServiceWorker() {
   if (!("serviceWorker" in navigator)) return;
   try {
-    await navigator.serviceWorker.register("./service_worker.js");
-    await navigator.serviceWorker.ready;
+    const registered = navigator.serviceWorker.register("./service_worker.js").then(() => navigator.serviceWorker.ready);
+    if (await within(registered, 10000) === "timeout") throw new Error("the service worker did not register");
     if (!navigator.serviceWorker.controller) {
-      await new Promise((resolve) => {
-        navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true });
-        setTimeout(resolve, 3000);
-      });
+      await within(new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true })), 3000);
     }
   } catch (err) {
     console.warn("offline support unavailable:", err);
@@ -116,7 +117,7 @@ function showError(message) {
 }
 
 // --- the tool panel, built from the tool's declared parameters ---------------------
-function buildControls(tool, hello) {
+function buildControls(tool) {
   const form = $(".params");
   form.replaceChildren();
   for (const param of tool.params) {
@@ -126,7 +127,7 @@ function buildControls(tool, hello) {
     if (param.kind === "choice") {
       input = document.createElement("select");
       // Only the models this build ships can be picked.
-      const choices = param.name === "model" ? param.choices.filter((c) => c === "auto" || c in hello.models) : param.choices;
+      const choices = param.name === "model" ? param.choices.filter((c) => c === "auto" || c in build.catalog.models) : param.choices;
       for (const choice of choices) input.append(new Option(choice, choice, false, choice === param.default));
     } else if (param.kind === "number") {
       input = Object.assign(document.createElement("input"), {
@@ -143,7 +144,7 @@ function buildControls(tool, hello) {
     }
     input.name = param.name;
     input.title = param.help;
-    if (param.name === "classical" && !hello.build.classicalInPage) {
+    if (param.name === "classical" && !build.classicalInPage) {
       input.disabled = true;
       input.title = "Unavailable in this build: scikit-image has no browser build here.";
     }
@@ -174,7 +175,9 @@ function readParams(tool) {
 }
 
 // --- choosing a tool -------------------------------------------------------------------
-let hello = null;
+// build.json (written by build.py) lists the tools and shipped models, so the picker
+// and controls appear at once; a run started before Python is ready waits for it.
+let build = null;
 
 function warm() {
   if (!toolSpec) return Promise.resolve();
@@ -184,7 +187,8 @@ function warm() {
 }
 
 function chooseTool(id) {
-  toolSpec = hello.tools.find((tool) => tool.id === id) || hello.tools.find((tool) => tool.id === DEFAULT_TOOL);
+  const { tools } = build.catalog;
+  toolSpec = tools.find((tool) => tool.id === id) || tools.find((tool) => tool.id === DEFAULT_TOOL);
   localStorage.setItem(TOOL_KEY, toolSpec.id);
   for (const button of document.querySelectorAll(".tools button")) {
     button.setAttribute("aria-pressed", String(button.dataset.tool === toolSpec.id));
@@ -194,7 +198,7 @@ function chooseTool(id) {
   const runButton = $("[data-testid=run]");
   runButton.textContent = toolSpec.title;
   runButton.disabled = !current || running;
-  buildControls(toolSpec, hello);
+  buildControls(toolSpec);
   $(".result").hidden = true;
   warm();
 }
@@ -202,7 +206,7 @@ function chooseTool(id) {
 function buildToolList() {
   const nav = $(".tools");
   nav.replaceChildren();
-  for (const tool of hello.tools) {
+  for (const tool of build.catalog.tools) {
     const button = Object.assign(document.createElement("button"), { type: "button", textContent: tool.title, title: tool.description });
     button.dataset.tool = tool.id;
     button.dataset.testid = `tool-${tool.id}`;
@@ -478,17 +482,26 @@ wireInput();
 wireShortcuts();
 wireInstall();
 
+fetch("./build.json").then((response) => {
+  if (!response.ok) throw new Error(`build.json: HTTP ${response.status}`);
+  return response.json();
+}).then((info) => {
+  build = info;
+  buildToolList();
+  if (!hello) setStatus("Starting Python… pick a tool and a photo meanwhile");
+  // A link may name the tool (#upscale); otherwise the last one used. Choosing it also
+  // fetches and verifies its model once Python is up, so the first run does not wait.
+  chooseTool(location.hash.slice(1) || localStorage.getItem(TOOL_KEY) || DEFAULT_TOOL);
+  window.addEventListener("hashchange", () => chooseTool(location.hash.slice(1)));
+}).catch((err) => showError(`Darkroom could not load its tool list: ${err.message}`));
+
+let hello = null;
 ready.then((reply) => {
   hello = reply;
-  hideProgress();
+  if (!running) hideProgress();
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
   wireTier(hello);
   wireStorage();
-  buildToolList();
-  // A link may name the tool (#upscale); otherwise the last one used. Choosing it also
-  // fetches and verifies its model now, so the first run does not wait for it.
-  chooseTool(location.hash.slice(1) || localStorage.getItem(TOOL_KEY) || DEFAULT_TOOL);
-  window.addEventListener("hashchange", () => chooseTool(location.hash.slice(1)));
 }, (err) => {
   setStatus("Failed to start");
   showError(`Darkroom could not start: ${err.message}`);

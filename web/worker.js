@@ -61,15 +61,15 @@ async function boot() {
     appMs: marks.ready - marks.packages,
     totalMs: marks.ready - marks.start,
   };
-  return { darkroom, describe: JSON.parse(darkroom.describe()), build, timings, probe };
+  return { darkroom, build, timings, probe };
 }
 
 const booted = boot();
 
 const handlers = {
   async hello() {
-    const { darkroom, describe, build, timings, probe } = await booted;
-    return { ...describe, build, timings, probe, tier: JSON.parse(darkroom.tier_json()) };
+    const { darkroom, build, timings, probe } = await booted;
+    return { build, timings, probe, tier: JSON.parse(darkroom.tier_json()) };
   },
   async probe() {
     return (await booted).probe;

@@ -131,13 +131,6 @@ class BrowserApp:
                 return attempt.name
         return ""
 
-    def describe(self) -> str:
-        """Tools and models as JSON, for the page to build its controls."""
-        return json.dumps({
-            "tools": [tool.to_dict() for tool in self.tools.values()],
-            "models": {spec.id: spec.to_dict() for spec in self.models.values()},
-        })
-
     async def run(self, tool_id: str, data, params_json: str):
         """Run a tool on image bytes (a JS Uint8Array).
 

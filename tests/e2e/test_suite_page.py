@@ -155,3 +155,25 @@ def test_restoration_without_its_optional_model_says_so(app, site, astronaut, to
     restored = np.asarray(reply["image"])
     print(f"{tool_id} in page: {psnr(damaged, clean):.2f} -> {psnr(restored, clean):.2f} dB")
     assert psnr(restored, clean) > psnr(damaged, clean) + 2
+
+
+def test_tools_are_usable_before_python_starts_and_a_failed_start_says_so(browser, site, tmp_path, astronaut):
+    """The picker comes from build.json, not from Python: with the service worker blocked
+    (its registration never settles) and Pyodide's binary refused,
+    the tools and their controls still appear and take a photo, and the page says that
+    Darkroom could not start instead of waiting for ever."""
+    context = browser.new_context(service_workers="block")  # so the route sees the worker's fetches
+    context.route("**/pyodide.asm.wasm", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(site + "#upscale")
+    page.wait_for_function("() => document.querySelector('[data-testid=tool-upscale][aria-pressed=true]')")
+    assert page.get_by_test_id("param-scale").count() == 1
+    page.get_by_test_id("tool-denoise").click()
+    assert page.locator(".tool-title").text_content() == "Denoise"
+    path = tmp_path / "photo.png"
+    path.write_bytes(png_bytes(astronaut[:64, :64]))
+    page.get_by_test_id("file-input").set_input_files(str(path))
+    assert page.get_by_test_id("run").is_enabled()
+    page.wait_for_function("() => document.querySelector('[data-testid=status]').textContent === 'Failed to start'")
+    assert page.get_by_test_id("error").text_content().startswith("Darkroom could not start")
+    context.close()

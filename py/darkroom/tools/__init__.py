@@ -174,3 +174,19 @@ def registry() -> dict[str, Tool]:
         if isinstance(tool, Tool):
             tools[tool.id] = tool
     return tools
+
+
+def catalog(models: dict) -> dict:
+    """Every tool and the given models, JSON-able: what the page builds its tool picker
+    and controls from.
+
+    ``build.py`` writes it into ``dist/build.json`` so the page shows its tools before
+    Python has started.
+
+    Parameters
+    ----------
+    models : dict
+        ``{id: ModelSpec}``, the models the build ships.
+    """
+    return {"tools": [tool.to_dict() for tool in registry().values()],
+            "models": {spec.id: spec.to_dict() for spec in models.values()}}
