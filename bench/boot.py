@@ -13,15 +13,14 @@ page), and the bytes the server sent until ``window.darkroom.ready`` (model file
 apart), for the model warm-up and for the classical run. A benchmark, not a test: it
 prints numbers and asserts nothing.
 
-Stages, all read from signals the page already has (no page change is needed):
+Stages, all read from signals the page already has:
 
 first paint, first contentful paint
     ``PerformancePaintTiming``.
 drop zone wired
     ``domContentLoadedEventEnd``: app.js is a module script, so it has run by then,
     and its ``wireInput()`` makes the file input, the drop zone and paste accept a
-    photo from the start. Nothing more works yet: the Run button stays disabled and
-    the tool picker is empty until the worker's ``hello`` reply (below).
+    photo from the start.
 service worker controls the page
     ``controllerchange`` (cold) or a controller at document creation (warm). app.js
     starts the Python worker only after this, so that the first visit's downloads
@@ -42,10 +41,9 @@ numpy + Pillow + darkroom ready
     The worker's reply to ``hello``, which resolves ``window.darkroom.ready``.
 interactive
     The tool picker holds a chosen tool (a ``[data-testid=tools]`` button with
-    ``aria-pressed=true``): from then on a tool can be picked and a dropped photo can
-    be run. app.js builds the picker, enables the tier select and the Run button's
-    precondition (a chosen tool) in the same task as ``ready`` resolves, so
-    interactive = Pyodide + numpy + Pillow + darkroom imported, on either cache.
+    ``aria-pressed=true``): from then on a tool can be picked, its controls set and a
+    dropped photo run. app.js builds the picker from ``build.json``'s catalog, without
+    Python; a run started before ``ready`` waits for it, showing the boot's progress.
 default tool's model loaded
     The worker's reply to the ``warm`` call that choosing the tool makes: its model
     downloaded (cold) or read from Cache Storage (warm), verified, session created.
@@ -139,6 +137,8 @@ READ_BOOT = """() => {
 INTERACTIVE_OR_FAILED = """() => window.__darkroomBoot.stages.interactive !== undefined
   || document.querySelector('[data-testid=error]')?.hidden === false"""
 FAILURE = "() => document.querySelector('[data-testid=error]').textContent"
+READY_OR_FAILED = """() => window.__darkroomBoot.stages.ready !== undefined
+  || document.querySelector('[data-testid=error]')?.hidden === false"""
 
 # The worker answered the page's "warm" call (the model download and session creation).
 WARMED_UP = "() => window.__darkroomBoot.stages.warmed !== undefined"
@@ -245,9 +245,13 @@ def visit(context, url: str, counter: ByteCounter, photo: str, errors: list[str]
     counter.take()
     page.goto(url)
     page.wait_for_function(INTERACTIVE_OR_FAILED, polling=100)
-    record = page.evaluate(READ_BOOT)
-    if "interactive" not in record["stages"]:
+    if "interactive" not in page.evaluate(READ_BOOT)["stages"]:
         raise RuntimeError(f"the page did not start: {page.evaluate(FAILURE)}")
+    # Interactive comes before Python is ready (the picker is built from build.json).
+    page.wait_for_function(READY_OR_FAILED, polling=100)
+    record = page.evaluate(READ_BOOT)
+    if record["timings"] is None:
+        raise RuntimeError(f"Python did not start: {page.evaluate(FAILURE)}")
     boot = counter.take()
     record["bytes"], record["requests"] = boot["bytes"], boot["requests"]
     try:
