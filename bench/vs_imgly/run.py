@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import build  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from skeleton import ChromiumMemory, chromium_processes  # noqa: E402
+from skeleton import ChromiumMemory, chromium_processes, photo  # noqa: E402
 
 SIZES = {"1mp": (1024, 1024), "4mp": (2304, 1728), "12mp": (4000, 3000)}
 #: variant -> (our model id, imgly's model name)
@@ -150,15 +150,6 @@ class ImglyHandler(build.Handler):
 def serve(server: http.server.ThreadingHTTPServer) -> str:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}/"
-
-
-def photo(size: tuple[int, int]) -> bytes:
-    """scikit-image's astronaut resized to ``size``, as JPEG (as bench/skeleton.py)."""
-    from skimage import data
-
-    out = io.BytesIO()
-    Image.fromarray(data.astronaut()).resize(size, Image.Resampling.BICUBIC).save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 # --- memory: ChromiumMemory, per page ---------------------------------------------------

@@ -64,7 +64,7 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
     started = time.perf_counter()
     output = _as_output(await tool.run_model(spec, infer, pixels, params, progress))
     elapsed = (time.perf_counter() - started) * 1000 - (watch.timings_ms.get("infer", 0.0) - infer_before)
-    watch.timings_ms["process"] = round(watch.timings_ms.get("process", 0.0) + max(elapsed, 0.0), 2)
+    watch.add("process", max(elapsed, 0.0))
     return output
 
 

@@ -70,8 +70,11 @@ class Stopwatch:
         try:
             yield
         finally:
-            elapsed = (time.perf_counter() - start) * 1000
-            self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed, 2)
+            self.add(name, (time.perf_counter() - start) * 1000)
+
+    def add(self, name: str, elapsed_ms: float) -> None:
+        """Add ``elapsed_ms`` to phase ``name`` (phases sum over repeated work, e.g. tiles)."""
+        self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + elapsed_ms, 2)
 
     def finish(self) -> dict[str, float]:
         """The phases plus ``total`` since construction."""

@@ -1,7 +1,6 @@
 """The suite in the real page: the tool list, and each new tool's run with its label."""
 
 import base64
-import asyncio
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -11,13 +10,11 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from darkroom import imaging, models
-from darkroom.engine import run_tool
+from darkroom import imaging
 from darkroom.runtime import CpuRuntime
-from darkroom.tiers import DEFAULT
 from darkroom.tiling import tile_starts
 from darkroom.tools import registry, upscale
-from helpers import iou, jpeg_bytes, psnr, require_classical_in_page
+from helpers import iou, jpeg_bytes, psnr, require_classical_in_page, run_tool
 from pagekit import READ_RESULT, RUN_ENDED, run_hook
 
 pytestmark = pytest.mark.e2e
@@ -39,10 +36,8 @@ def png_bytes(pixels):
 
 def cpython(tool_id, pixels, params):
     """The same tool with onnxruntime on the CPU (in a thread: Playwright owns this one's loop)."""
-    job = run_tool(registry()[tool_id], imaging.Decoded(pixels, "PNG", ()), params, runtime=CpuRuntime(),
-                   models=models.load_manifest(), tier=DEFAULT)
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, job).result()
+        return pool.submit(run_tool, tool_id, pixels, params, CpuRuntime()).result()
 
 
 @pytest.fixture(scope="module")
