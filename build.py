@@ -48,8 +48,6 @@ BUILT_FROM_SOURCE = ("scikit-image", "pywavelets")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
 ORT_BOOT_FILES = ("ort-wasm-simd-threaded.wasm",)
-# Small browser libraries shipped as they are: {npm package: (files...)}.
-VENDOR_FILES = {"@noble/hashes": ("sha2.js", "_md.js", "_u64.js", "utils.js", "LICENSE")}
 WEB_FILES = ("index.html", "app.css", "app.js", "bridge.js", "worker.js", "icon.svg", "manifest.webmanifest")
 
 sys.path.insert(0, str(ROOT / "py"))
@@ -369,11 +367,6 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     for name in WEB_FILES:
         shutil.copy2(ROOT / "web" / name, DIST / name)
     write_icons()
-    for package, files in VENDOR_FILES.items():
-        target = DIST / "vendor" / package.strip("@").replace("/", "-")
-        target.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            shutil.copy2(NODE_MODULES / package / name, target / name)
     build_id = hashlib.sha256(json.dumps([app_archive, packages, [spec.id for spec in shipped_models]]).encode()
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,

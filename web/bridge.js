@@ -1,10 +1,9 @@
 // The JavaScript half of the Runtime boundary, loaded in the Python worker.
 // It owns what only JavaScript can do: the device probe, verified model downloads
-// (streamed sha256 + Cache Storage) and onnxruntime-web sessions on WASM or WebGPU.
+// (sha256-checked + Cache Storage) and onnxruntime-web sessions on WASM or WebGPU.
 // Python calls it through darkroom/browser.py; expected failures come back as
 // {error: {kind, message}} so Python can tell an unverified file from a runtime failure.
 import * as ortWasm from "./ort/ort.wasm.min.mjs";
-import { sha256 } from "./vendor/noble-hashes/sha2.js";
 
 const MODEL_CACHE = "darkroom-models-v1";
 const ORT_DIR = new URL("./ort/", import.meta.url).href;
@@ -113,14 +112,15 @@ function hex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// Collects a model file into one buffer of the manifest's size while hashing it chunk
-// by chunk, so a 100 MB model needs 100 MB of memory, not twice that (SubtleCrypto can
-// only hash a whole buffer, and copies it). Bytes may arrive over several responses.
+// Collects a model file into one buffer of the manifest's size, so bytes may arrive over
+// several responses and an oversized file is cut off early. The sha256 is taken once the
+// file is complete, by SubtleCrypto: 0.15 s for ISNet's 88 MB in headless Chromium here,
+// against 1.6 s for a JavaScript sha256 on every model load. Its transient copy of the
+// buffer comes before inference, below the run's peak memory.
 class VerifyingSink {
   constructor(file) {
     this.file = file;
     this.bytes = new Uint8Array(file.bytes);
-    this.hasher = sha256.create();
     this.loaded = 0;
     this.problem = null;
   }
@@ -137,17 +137,17 @@ class VerifyingSink {
         return;
       }
       this.bytes.set(value, this.loaded);
-      this.hasher.update(value);
       this.loaded += value.byteLength;
       onProgress(this.loaded);
     }
   }
 
   // {bytes} when the file is complete and its sha256 matches, else {problem}.
-  result() {
+  async result() {
     if (this.problem) return { problem: this.problem };
     if (this.loaded !== this.file.bytes) return { problem: `is truncated (${this.loaded} of ${this.file.bytes} bytes)` };
-    if (hex(this.hasher.digest()) !== this.file.sha256) return { problem: "failed sha256 verification" };
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", this.bytes));
+    if (hex(digest) !== this.file.sha256) return { problem: "failed sha256 verification" };
     return { bytes: this.bytes };
   }
 }
@@ -165,7 +165,7 @@ async function download(file) {
   for (let resumes = 0; ; resumes++) {
     try {
       await sink.pump(response, progress);
-      return sink.result();
+      return await sink.result();
     } catch (broken) {
       if (resumes === MAX_RESUMES || response.headers.get("accept-ranges") !== "bytes") throw broken;
       progressSink({ stage: "retry", message: `connection lost at ${(sink.loaded / MB).toFixed(1)} MB; resuming ${file.name}` });
@@ -184,7 +184,7 @@ async function verifiedBytes(file) {
   if (cached) {
     const sink = new VerifyingSink(file);
     await sink.pump(cached);
-    const { bytes } = sink.result();
+    const { bytes } = await sink.result();
     if (bytes) return bytes;
     await cache.delete(key); // damaged on disk: fetch it again
   }
