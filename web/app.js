@@ -2,6 +2,8 @@
 // progress, the before/after view and the provenance label. All work happens in
 // worker.js; this file only talks to it and draws.
 
+import { clearSaved, loadSaved, saveInput, saveResult } from "./saved.js";
+
 const DEFAULT_TOOL = "remove-background";
 const TOOL_KEY = "darkroom.tool";
 const $ = (selector) => document.querySelector(selector);
@@ -29,7 +31,10 @@ async function controlledByServiceWorker() {
 const pending = new Map();
 let nextId = 1;
 
-const workerStarted = controlledByServiceWorker().then(() => {
+// The Python worker. If it dies (a crash in WebAssembly, out of memory), the calls it
+// owed fail with a clear message and a fresh worker starts at once: the photo and the
+// results live on this page, so nothing is lost and the user can simply run again.
+function startWorker() {
   const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
   worker.onmessage = ({ data }) => {
     if (data.type === "progress") return showProgress(data);
@@ -39,13 +44,21 @@ const workerStarted = controlledByServiceWorker().then(() => {
     else waiter.reject(new Error(data.error));
   };
   worker.onerror = (event) => {
-    const error = new Error(`The processing worker stopped: ${event.message || "unknown error"}. Reload the page to try again.`);
+    event.preventDefault();
+    worker.terminate();
+    const reason = event.message || "unknown error";
+    const error = new Error(`The processing worker stopped (${reason}). It has been restarted; your photo and results are kept, so run again.`);
     for (const waiter of pending.values()) waiter.reject(error);
     pending.clear();
-    showError(error.message);
+    setStatus("Restarting the processing worker…");
+    workerStarted = Promise.resolve(startWorker());
+    call("hello").then((reply) => setStatus(`Ready again in ${(reply.timings.totalMs / 1000).toFixed(1)} s · tier ${reply.tier.name}`),
+      (err) => showError(`Darkroom could not restart: ${err.message}`));
   };
   return worker;
-});
+}
+
+let workerStarted = controlledByServiceWorker().then(startWorker);
 
 async function call(op, args = {}, transfer = []) {
   const worker = await workerStarted;
@@ -62,10 +75,11 @@ const INTRO_KEY = "darkroom.tierIntroSeen";
 const chosenTier = () => localStorage.getItem(TIER_KEY) || "auto";
 
 // params.tier overrides the tier for this run only; otherwise the page's choice applies.
+// params.limits ({maxMegapixels, maxMegabytes}) overrides the input limits. The Blob
+// itself goes to the worker (no copy), which checks its size before reading it.
 async function run(tool, blob, params = {}) {
-  const bytes = new Uint8Array(await blob.arrayBuffer());
   const withTier = { tier: chosenTier(), ...params };
-  const reply = await call("run", { tool, bytes, params: withTier }, [bytes.buffer]);
+  const reply = await call("run", { tool, blob, params: withTier });
   if (reply.error) throw new Error(reply.error);
   return { blob: new Blob([reply.png], { type: "image/png" }), provenance: reply.provenance, data: reply.data };
 }
@@ -75,6 +89,9 @@ window.darkroom = {
   ready,
   run,
   probe: () => call("probe"),
+  // Fault injection for tests of recovery: the next "load" or "infer" of `model` (any
+  // model when empty) fails, or the worker "crash"es in the middle of that inference.
+  injectFault: (where, model = "") => call("injectFault", { where, model }),
   tier: async () => {
     const { name, reasons, recommended, overridden } = await call("tier", { name: chosenTier() });
     return { name, reasons, recommended, overridden };
@@ -110,10 +127,14 @@ function setStatus(text) {
   $("[data-testid=status]").textContent = text;
 }
 
-function showError(message) {
+// A failed run offers to run again, or to take the classical path when the AI one failed.
+function showError(message, { retry = false } = {}) {
   const box = $("[data-testid=error]");
   box.textContent = message;
   box.hidden = !message;
+  const actions = $(".error-actions");
+  actions.hidden = !(message && retry && current);
+  $("[data-testid=retry-classical]").hidden = !toolSpec || !toolSpec.params.some((p) => p.name === "classical");
 }
 
 // --- the tool panel, built from the tool's declared parameters ---------------------
@@ -219,10 +240,17 @@ function buildToolList() {
 let current = null; // {blob, name, url}
 let resultUrl = null;
 
-function setInput(blob, name) {
+// Kept work is a convenience: a browser that refuses IndexedDB (some private modes)
+// still runs everything, it just says so once.
+function keep(promise) {
+  promise.catch((err) => setStatus(`Your photo will not survive a reload here: ${err.message || err}`));
+}
+
+function setInput(blob, name, { restoring = false } = {}) {
   if (!blob) return;
   if (current) URL.revokeObjectURL(current.url);
   current = { blob, name: name || "image", url: URL.createObjectURL(blob) };
+  if (!restoring) keep(saveInput({ blob, name: current.name }));
   showError("");
   $(".result").hidden = true;
   const before = $(".before");
@@ -234,6 +262,34 @@ function setInput(blob, name) {
   $(".compare").hidden = false;
   $(".stage").classList.add("has-image");
   $("[data-testid=run]").disabled = !toolSpec;
+  $("[data-testid=clear]").hidden = false;
+}
+
+// Forget the photo and its result, here and in storage.
+function clearInput() {
+  if (current) URL.revokeObjectURL(current.url);
+  current = null;
+  showError("");
+  $(".result").hidden = true;
+  $(".compare").hidden = true;
+  $(".stage").classList.remove("has-image");
+  $("[data-testid=run]").disabled = true;
+  $("[data-testid=clear]").hidden = true;
+  keep(clearSaved());
+}
+
+// Puts back the photo and result of the last visit (after the tool list exists).
+async function restoreSaved() {
+  let saved;
+  try {
+    saved = await loadSaved();
+  } catch (err) {
+    return setStatus(`Your last photo could not be restored: ${err.message || err}`);
+  }
+  if (!saved.input || current) return; // nothing kept, or the user was quicker
+  if (saved.result) chooseTool(saved.result.tool);
+  setInput(saved.input.blob, saved.input.name, { restoring: true });
+  if (saved.result) await showResult(saved.result);
 }
 
 function wireInput() {
@@ -293,7 +349,7 @@ function describeProvenance(provenance) {
   fillDefinitions($(".provenance-details dl"), rows);
 }
 
-async function runCurrent() {
+async function runCurrent(overrides = {}) {
   if (!current || !toolSpec || running) return;
   running = true;
   const button = $("[data-testid=run]");
@@ -301,34 +357,40 @@ async function runCurrent() {
   showError("");
   showProgress({ stage: "run", message: "Working…" });
   try {
-    const { blob, provenance, data } = await run(toolSpec.id, current.blob, readParams(toolSpec));
-    if (resultUrl) URL.revokeObjectURL(resultUrl);
-    resultUrl = URL.createObjectURL(blob);
-    const after = $(".after");
-    await new Promise((resolve, reject) => {
-      after.onload = resolve;
-      after.onerror = () => reject(new Error("The result could not be displayed."));
-      after.src = resultUrl;
-    });
-    after.hidden = false;
-    $(".split").hidden = false;
-    const label = $("[data-testid=provenance]");
-    label.textContent = provenance.label;
-    label.dataset.provenance = JSON.stringify(provenance);
-    label.classList.toggle("classical", provenance.path !== "model");
-    describeProvenance(provenance);
-    showFindings(data);
-    const download = $("[data-testid=download]");
-    download.href = resultUrl;
-    download.download = `${current.name.replace(/\.[^.]+$/, "")}-${toolSpec.id}.png`;
-    $(".result").hidden = false;
+    const { blob, provenance, data } = await run(toolSpec.id, current.blob, { ...readParams(toolSpec), ...overrides });
+    const result = { blob, provenance, data, tool: toolSpec.id };
+    await showResult(result);
+    keep(saveResult(result));
   } catch (err) {
-    showError(err.message);
+    showError(err.message, { retry: true });
   } finally {
     hideProgress();
     running = false;
     button.disabled = !current;
   }
+}
+
+async function showResult({ blob, provenance, data }) {
+  if (resultUrl) URL.revokeObjectURL(resultUrl);
+  resultUrl = URL.createObjectURL(blob);
+  const after = $(".after");
+  await new Promise((resolve, reject) => {
+    after.onload = resolve;
+    after.onerror = () => reject(new Error("The result could not be displayed."));
+    after.src = resultUrl;
+  });
+  after.hidden = false;
+  $(".split").hidden = false;
+  const label = $("[data-testid=provenance]");
+  label.textContent = provenance.label;
+  label.dataset.provenance = JSON.stringify(provenance);
+  label.classList.toggle("classical", provenance.path !== "model");
+  describeProvenance(provenance);
+  showFindings(data);
+  const download = $("[data-testid=download]");
+  download.href = resultUrl;
+  download.download = `${current.name.replace(/\.[^.]+$/, "")}-${toolSpec.id}.png`;
+  $(".result").hidden = false;
 }
 
 // What a tool found besides its image (face boxes), in words; the JSON stays on the element.
@@ -347,7 +409,10 @@ function showFindings(data) {
 }
 
 function wireShortcuts() {
-  $("[data-testid=run]").addEventListener("click", runCurrent);
+  $("[data-testid=run]").addEventListener("click", () => runCurrent());
+  $("[data-testid=retry]").addEventListener("click", () => runCurrent());
+  $("[data-testid=retry-classical]").addEventListener("click", () => runCurrent({ classical: true }));
+  $("[data-testid=clear]").addEventListener("click", clearInput);
   document.addEventListener("keydown", (event) => {
     if (!(event.ctrlKey || event.metaKey)) return;
     const key = event.key.toLowerCase();
@@ -493,6 +558,7 @@ fetch("./build.json").then((response) => {
   // fetches and verifies its model once Python is up, so the first run does not wait.
   chooseTool(location.hash.slice(1) || localStorage.getItem(TOOL_KEY) || DEFAULT_TOOL);
   window.addEventListener("hashchange", () => chooseTool(location.hash.slice(1)));
+  return restoreSaved();
 }).catch((err) => showError(`Darkroom could not load its tool list: ${err.message}`));
 
 let hello = null;

@@ -22,6 +22,23 @@ let gpu = null; // {device, lost: null | reason}
 
 class VerificationError extends Error {}
 
+// Fault injection for the recovery tests (window.darkroom.injectFault): the next load
+// or inference (of `model`, or of any model) fails the way a real one does, or the
+// worker dies mid-inference.
+const FAULTS = new Set(["load", "infer", "crash"]);
+let armedFault = null; // {where, model}
+
+export function injectFault(where, model = "") {
+  if (!FAULTS.has(where)) throw new Error(`unknown fault ${where}; one of ${[...FAULTS].join(", ")}`);
+  armedFault = { where, model };
+}
+
+function faultDue(where, model) {
+  if (!armedFault || armedFault.where !== where || (armedFault.model && armedFault.model !== model)) return false;
+  armedFault = null;
+  return true;
+}
+
 configure(ortWasm);
 
 function configure(ort) {
@@ -202,6 +219,30 @@ async function verifiedBytes(file) {
   }
 }
 
+// The browser's own image decoder, for the formats Pillow in Pyodide cannot read (AVIF).
+// Returns {width, height, pixels()} where pixels() resolves to straight-alpha sRGB RGBA
+// bytes (asked for only once Python has checked the size), or {error}.
+export async function decodeWithBrowser(blob) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", premultiplyAlpha: "none" });
+  } catch (err) {
+    return { error: err.message || String(err) };
+  }
+  const { width, height } = bitmap;
+  return {
+    width,
+    height,
+    pixels: async () => {
+      const canvas = new OffscreenCanvas(width, height);
+      const context = canvas.getContext("2d", { colorSpace: "srgb" });
+      context.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      return new Uint8Array(context.getImageData(0, 0, width, height).data.buffer);
+    },
+  };
+}
+
 // --- the model store: what is cached, how much space it takes, deleting ------------------
 async function cachedModels() {
   const cache = await caches.open(MODEL_CACHE);
@@ -248,6 +289,7 @@ export async function loadModel(specJson, backend) {
   }
   const started = performance.now();
   try {
+    if (faultDue("load", spec.id)) throw new Error("injected fault: the session could not be created");
     progressSink({ stage: "session", model: spec.id, backend });
     const ort = await runtimeFor(backend);
     const provider = backend === "webgpu" ? { name: "webgpu", device: await gpuDevice() } : "wasm";
@@ -257,7 +299,7 @@ export async function loadModel(specJson, backend) {
       logSeverityLevel: 3, // errors only: its warnings are not the user's business
     });
     const handle = nextHandle++;
-    sessions.set(handle, { session, ort, gpu: backend === "webgpu" ? gpu : null });
+    sessions.set(handle, { session, ort, gpu: backend === "webgpu" ? gpu : null, model: spec.id });
     return { handle, backend, loadMs: performance.now() - started };
   } catch (err) {
     return { error: { kind: "runtime", message: `onnxruntime-web could not load ${spec.id} on ${backend}: ${err.message}` } };
@@ -269,10 +311,15 @@ const DTYPES = { f: "float32", "<f": "float32", b: "int8", B: "uint8", i: "int32
 // `feeds` maps input names to PyProxies of numpy arrays; their memory is read in
 // place (no copy on this side), and released once onnxruntime has taken its copy.
 export async function run(handle, feeds, outputNames) {
-  const { session, ort, gpu: device } = sessions.get(handle);
+  const { session, ort, gpu: device, model } = sessions.get(handle);
   const views = [];
   try {
     if (device && device.lost) throw new Error(`the GPU device was lost (${device.lost})`);
+    if (faultDue("infer", model)) throw new Error("injected fault: inference failed");
+    if (faultDue("crash", model)) {
+      setTimeout(() => { throw new Error("injected crash"); }); // uncaught, as a WebAssembly abort would be
+      return new Promise(() => {}); // and the run never finishes
+    }
     const tensors = {};
     for (const [name, array] of Object.entries(feeds)) {
       const view = array.getBuffer();

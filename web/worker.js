@@ -88,9 +88,13 @@ const handlers = {
     const { darkroom } = await booted;
     return darkroom.warm(tool, tier || "auto", JSON.stringify(params || {}));
   },
-  async run({ tool, bytes, params }) {
+  injectFault({ where, model }) {
+    bridge.injectFault(where, model);
+    return where;
+  },
+  async run({ tool, blob, params }) {
     const { darkroom } = await booted;
-    const reply = await darkroom.run(tool, bytes, JSON.stringify(params || {}));
+    const reply = await darkroom.run(tool, blob, JSON.stringify(params || {}));
     if (reply.error) return { error: reply.error };
     return { png: reply.png, provenance: JSON.parse(reply.provenance), data: JSON.parse(reply.data) };
   },

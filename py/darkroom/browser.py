@@ -84,6 +84,10 @@ class BrowserRuntime:
         await self._bridge.release(session.handle)
 
 
+# Formats whose embedded ICC profile Chromium applies when it decodes them.
+BROWSER_MANAGED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
+
+
 class BrowserApp:
     """The page's Python side. Created once by the worker with the served manifest."""
 
@@ -95,6 +99,7 @@ class BrowserApp:
         webgpu = self.probe.get("webgpu") or {}
         # Any adapter counts here: a tier the user forces may run on a software one.
         features = frozenset(webgpu.get("features") or ()) if webgpu.get("available") else None
+        self._bridge = bridge
         self.runtime = BrowserRuntime(bridge, features)
         self._load_packages_js = load_packages
         self._report = report  # the worker's progress event sink
@@ -131,8 +136,49 @@ class BrowserApp:
                 return attempt.name
         return ""
 
-    async def run(self, tool_id: str, data, params_json: str):
-        """Run a tool on image bytes (a JS Uint8Array).
+    async def _decode(self, blob, data: bytes, max_pixels: int, max_bytes: int) -> imaging.Decoded:
+        """Pillow's decode, with the browser's own decoder where Pillow in Pyodide falls
+        short: AVIF and HEIC (Chromium decodes AVIF, not HEIC), and embedded colour
+        profiles, which need littlecms (Pyodide's Pillow has none; browsers manage colour)."""
+        try:
+            image = imaging.decode(data, max_pixels=max_pixels, max_bytes=max_bytes)
+        except imaging.ImageError:
+            kind = imaging.heif_kind(data)
+            if kind is None:
+                raise
+            return await self._decode_heif(blob, kind, max_pixels)
+        if imaging.NO_COLOUR_MANAGEMENT_NOTE in image.notes and image.format in BROWSER_MANAGED_FORMATS:
+            return await self._colour_managed(blob, image)
+        return image
+
+    async def _colour_managed(self, blob, image: imaging.Decoded) -> imaging.Decoded:
+        """``image`` decoded again by the browser, which applies its ICC profile; the
+        other notes (orientation, depth, frames) hold for the browser's pixels too."""
+        reply = await self._bridge.decodeWithBrowser(blob)
+        height, width = image.pixels.shape[:2]
+        if hasattr(reply, "error") or (int(reply.width), int(reply.height)) != (width, height):
+            return image  # keep Pillow's pixels and its note saying the profile was ignored
+        rgba = np.frombuffer((await reply.pixels()).to_bytes(), dtype=np.uint8).reshape(height, width, 4)
+        notes = tuple("Converted from the embedded colour profile to sRGB by the browser."
+                      if note == imaging.NO_COLOUR_MANAGEMENT_NOTE else note for note in image.notes)
+        return imaging.from_rgba(rgba, image.format, notes)
+
+    async def _decode_heif(self, blob, kind: str, max_pixels: int) -> imaging.Decoded:
+        reply = await self._bridge.decodeWithBrowser(blob)
+        if hasattr(reply, "error"):
+            if kind == "HEIC":
+                raise imaging.ImageError("This browser cannot decode HEIC photos; export it as JPEG or PNG first.")
+            raise imaging.ImageError(f"The AVIF image could not be decoded ({str(reply.error).rstrip('.')}).")
+        imaging.check_dimensions((int(reply.width), int(reply.height)), max_pixels)
+        rgba = np.frombuffer((await reply.pixels()).to_bytes(), dtype=np.uint8)
+        return imaging.from_rgba(rgba.reshape(int(reply.height), int(reply.width), 4), kind,
+                                 (f"{kind} decoded by the browser (colours converted to sRGB by it).",))
+
+    async def run(self, tool_id: str, blob, params_json: str):
+        """Run a tool on an image file (a JS Blob), read only once its size is allowed.
+
+        ``params_json`` may hold, besides the tool's parameters, ``tier`` (a tier name)
+        and ``limits`` (``{"maxMegapixels": float, "maxMegabytes": float}``).
 
         Returns a JS object: ``{png: Uint8Array, provenance: str, data: str}`` on success
         (``data``: the tool's findings as JSON, ``"null"`` when it has none),
@@ -148,8 +194,15 @@ class BrowserApp:
                 tier = self.tier(params.pop("tier", "auto"))
             except ValueError as exc:
                 raise ToolError(str(exc)) from exc
+            limits = params.pop("limits", None) or {}
+            try:
+                max_pixels, max_bytes = imaging.limits(limits.get("maxMegapixels"), limits.get("maxMegabytes"))
+            except (ValueError, AttributeError) as exc:
+                raise ToolError(f"Bad limits {limits!r}: {exc}") from exc
             with watch.phase("decode"):
-                image = imaging.decode(data.to_bytes())
+                imaging.check_file_size(int(blob.size), max_bytes)
+                data = (await blob.arrayBuffer()).to_bytes()
+                image = await self._decode(blob, data, max_pixels, max_bytes)
 
             def work_progress(done: int, total: int) -> None:
                 self._report(_js_object({"stage": "work", "done": done, "total": total,

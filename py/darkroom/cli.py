@@ -25,6 +25,10 @@ def _add_tool_command(commands, tool: Tool) -> None:
     parser.add_argument("source", metavar="IN", type=Path, help="image to read")
     parser.add_argument("destination", metavar="OUT", type=Path, help="PNG to write")
     parser.add_argument("--json", action="store_true", help="print the provenance as JSON on the last line")
+    parser.add_argument("--max-megapixels", type=_positive, default=imaging.DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+                        help="refuse larger images, judged from the file header (default: %(default)g)")
+    parser.add_argument("--max-megabytes", type=_positive, default=imaging.DEFAULT_MAX_BYTES / 2**20, metavar="MB",
+                        help="refuse larger files before reading them (default: %(default)g)")
     for param in tool.all_params():
         flag = f"--{param.name}"
         if param.kind == "bool":
@@ -38,6 +42,13 @@ def _add_tool_command(commands, tool: Tool) -> None:
     parser.set_defaults(handler=_run_tool_command, tool=tool)
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def _run_tool_command(args) -> int:
     tool: Tool = args.tool
     given = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
@@ -48,8 +59,10 @@ def _run_tool_command(args) -> int:
         params = tool.resolve(given)
         if tool.models and not params["classical"]:
             manifest = _installed_view(tool, params, manifest, runtime)
+        max_pixels, max_bytes = imaging.limits(args.max_megapixels, args.max_megabytes)
         with watch.phase("decode"):
-            image = imaging.decode(args.source.read_bytes())
+            imaging.check_file_size(args.source.stat().st_size, max_bytes)
+            image = imaging.decode(args.source.read_bytes(), max_pixels=max_pixels, max_bytes=max_bytes)
         result = asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,
                                       tier=DEFAULT_TIER, watch=watch))
         with watch.phase("encode"):

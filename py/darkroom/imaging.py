@@ -18,8 +18,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
+# A 100 MP 16-bit RGBA TIFF is 800 MB; anything much above this would not fit a page's memory anyway.
+DEFAULT_MAX_BYTES: int = 512 * 1024 * 1024
 
 PNG_COMPRESS_LEVEL: int = 1
+
+# Pyodide's Pillow has no littlecms: a host with another colour-managed decoder (the
+# browser) redoes such files and replaces this note.
+NO_COLOUR_MANAGEMENT_NOTE: str = "Embedded colour profile ignored (colour management is not available here)."
 
 # Pillow format names Darkroom agrees to parse.  Opening with an explicit
 # list keeps exotic plugins away from untrusted bytes (EPS, for example,
@@ -110,7 +116,53 @@ class Decoded:
     notes: tuple[str, ...]
 
 
-def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+def limits(max_megapixels: float | None = None, max_megabytes: float | None = None) -> tuple[int, int]:
+    """``(max_pixels, max_bytes)`` for :func:`decode` from the units people set them in.
+
+    Parameters
+    ----------
+    max_megapixels, max_megabytes : float, optional
+        Positive limits; ``None`` keeps the default (``DEFAULT_MAX_PIXELS``, ``DEFAULT_MAX_BYTES``).
+
+    Raises
+    ------
+    ValueError
+        A limit that is not a positive number.
+    """
+    chosen = []
+    for name, value, default, unit in (("max_megapixels", max_megapixels, DEFAULT_MAX_PIXELS, 1_000_000),
+                                       ("max_megabytes", max_megabytes, DEFAULT_MAX_BYTES, 1024 * 1024)):
+        if value is None:
+            chosen.append(default)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"):
+            chosen.append(max(1, int(value * unit)))
+        else:
+            raise ValueError(f"{name} must be a positive number, not {value!r}.")
+    return chosen[0], chosen[1]
+
+
+def check_file_size(size: int, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Refuse an empty or oversized file from its size alone, before it is read.
+
+    Parameters
+    ----------
+    size : int
+        The file's size in bytes.
+    max_bytes : int, optional
+        Largest accepted size.
+
+    Raises
+    ------
+    ImageError
+        If the file is empty or larger than ``max_bytes``.
+    """
+    if size <= 0:
+        raise ImageError("The file is empty.")
+    if size > max_bytes:
+        raise ImageError(f"The file is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}.")
+
+
+def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES) -> Decoded:
     """Decode an image file into sRGB ``uint8`` pixels.
 
     Parameters
@@ -121,6 +173,8 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
         Largest accepted ``width * height``, checked from the file header
         before any pixel data is decoded.  Pillow's own decompression-bomb
         limit (about 179 MP by default) still applies above this.
+    max_bytes : int, optional
+        Largest accepted file size (see :func:`check_file_size`).
 
     Returns
     -------
@@ -134,14 +188,16 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
         If the data is empty, not a readable image, damaged, too large or in
         an unsupported colour mode.  The message is meant for the user.
     """
-    if not data:
-        raise ImageError("The file is empty.")
+    check_file_size(len(data), max_bytes)
     with warnings.catch_warnings():
         # The max_pixels check below is the limit that matters; Pillow's
         # softer DecompressionBombWarning (at ~89 MP) would only contradict it.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow warns about damaged metadata (e.g. "Corrupt EXIF data") that it reads
+        # past; the pixels are what matter, and the console is not the user's.
+        warnings.simplefilter("ignore", UserWarning)
         with _open(data, max_pixels) as img:
-            _check_size(img.size, max_pixels)
+            check_dimensions(img.size, max_pixels)
             sixteen_bit = _has_sixteen_bit_samples(img)
             frame_note = _load(img)
             try:
@@ -326,7 +382,7 @@ def _frame_note(format_name: str, frame_count: int) -> str | None:
     return f"The {format_name} file holds {frame_count} images: used the first."
 
 
-def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+def check_dimensions(size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Reject empty or oversized images from their header dimensions.
 
     Parameters
@@ -351,25 +407,32 @@ def _check_size(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _amount(pixels: int) -> str:
-    """Format a pixel count for people: megapixels, or pixels when tiny.
+def _amount(count: int, *, mega: int = 1_000_000, unit: str = "MP", small_unit: str = "pixels") -> str:
+    """Format a pixel (or byte) count for people: in mega-units, or as is when small.
 
     Parameters
     ----------
-    pixels : int
-        A number of pixels.
+    count : int
+        A number of pixels (or bytes).
+    mega, unit, small_unit
+        The size of one mega-unit and the two unit names.
 
     Returns
     -------
     str
         E.g. ``"2500 MP"``, ``"1.5 MP"`` or ``"600 pixels"``.
     """
-    if pixels < 100_000:
-        return f"{pixels:,} pixels"
-    megapixels = pixels / 1_000_000
-    if megapixels >= 10:
-        return f"{megapixels:.0f} MP"
-    return f"{megapixels:.1f}".removesuffix(".0") + " MP"
+    if count < 100_000:
+        return f"{count:,} {small_unit}"
+    megas = count / mega
+    if megas >= 10:
+        return f"{megas:.0f} {unit}"
+    return f"{megas:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _megabytes(size: int) -> str:
+    """Format a byte count for people, e.g. ``"512 MB"``, ``"1.5 MB"`` or ``"900 bytes"``."""
+    return _amount(size, mega=1024 * 1024, unit="MB", small_unit="bytes")
 
 
 def _bomb_message(pillow_message: str, max_pixels: int | None) -> str:
@@ -395,6 +458,34 @@ def _bomb_message(pillow_message: str, max_pixels: int | None) -> str:
     return f"The image is {_amount(pixels)}; the limit is {_amount(limit)}."
 
 
+def heif_kind(data: bytes) -> str | None:
+    """``"AVIF"`` or ``"HEIC"`` when ``data`` starts like an ISO-BMFF still image of
+    that kind (which Pillow here cannot read, but a browser may), else ``None``."""
+    head = bytes(data[:12])
+    if head[4:8] != b"ftyp" or head[8:12] not in HEIF_BRANDS:
+        return None
+    return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIC"
+
+
+def from_rgba(rgba: np.ndarray, format_name: str, notes: tuple[str, ...] = ()) -> Decoded:
+    """A :class:`Decoded` from pixels another decoder produced (the browser's).
+
+    Parameters
+    ----------
+    rgba : ndarray
+        uint8 (H, W, 4) sRGB with straight alpha, orientation already applied.
+    format_name : str
+    notes : tuple of str
+
+    Returns
+    -------
+    Decoded
+        RGB when every pixel is opaque, else RGBA.
+    """
+    pixels = rgba if (rgba[..., 3] != 255).any() else rgba[..., :3]
+    return Decoded(pixels=np.ascontiguousarray(pixels), format=format_name, notes=tuple(notes))
+
+
 def _unreadable_message(data: bytes) -> str:
     """Explain why Pillow could not identify the file.
 
@@ -411,7 +502,7 @@ def _unreadable_message(data: bytes) -> str:
     head = bytes(data[:16])
     if head.startswith(IMAGE_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return DAMAGED_MESSAGE
-    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+    if heif_kind(data):
         reason = "HEIC and AVIF photos are not supported; export it as JPEG or PNG first"
     else:
         reason = f"supported formats are {SUPPORTED_FORMATS_TEXT}"
@@ -697,7 +788,7 @@ def _to_srgb(img: Image.Image, icc_profile: bytes) -> tuple[Image.Image, str | N
     """
     cms = _import_imagecms()
     if cms is None:
-        return img, "Embedded colour profile ignored (colour management is not available here)."
+        return img, NO_COLOUR_MANAGEMENT_NOTE
     try:
         source = cms.ImageCmsProfile(io.BytesIO(icc_profile))
         space = source.profile.xcolor_space.strip()
@@ -734,6 +825,7 @@ def _import_imagecms():
         The module, or None when it cannot be imported.
     """
     try:
+        importlib.import_module("PIL._imagingcms")  # ImageCms itself imports without it and fails on use
         return importlib.import_module("PIL.ImageCms")
     except ImportError:
         return None

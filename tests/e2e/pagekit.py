@@ -20,22 +20,33 @@ RUN_TIMEOUT_MS = 180_000
 
 
 class PageLog:
-    """Every request the page, its workers and its service worker make, and every
-    console error; a test that provokes an error on purpose removes it from ``errors``."""
+    """Every request the page, its workers and its service worker make (URL, method and
+    body), and every console error; a test that provokes an error on purpose removes it
+    from ``errors``."""
 
     def __init__(self) -> None:
         self.urls: list[str] = []
+        self.sent: list[tuple[str, str, bytes]] = []  # (method, url, body) of every request
         self.errors: list[str] = []
+
+    def record(self, request) -> None:
+        self.urls.append(request.url)
+        self.sent.append((request.method, request.url, request.post_data_buffer or b""))
 
     def foreign(self, base: str) -> list[str]:
         origin = urlparse(base).netloc
         return [u for u in self.urls if urlparse(u).scheme not in ("blob", "data") and urlparse(u).netloc != origin]
 
+    def uploads(self) -> list[str]:
+        """Requests that could carry data out: anything but a body-less GET or HEAD."""
+        return [f"{method} {url} ({len(body)} bytes)" for method, url, body in self.sent
+                if method not in ("GET", "HEAD") or body]
+
 
 def open_app(context, site):
     """Open the app in ``context`` and wait until it is ready; returns (page, PageLog)."""
     log = PageLog()
-    context.on("request", lambda request: log.urls.append(request.url))
+    context.on("request", log.record)
     page = context.new_page()
     page.set_default_timeout(RUN_TIMEOUT_MS)
     page.on("pageerror", lambda exc: log.errors.append(str(exc)))

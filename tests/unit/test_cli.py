@@ -1,6 +1,7 @@
 """The ``darkroom`` command line, in-process and once as a real subprocess."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,6 +165,23 @@ def test_unreadable_input(tmp_path, capsys, content, expected):
     assert one_line_error(captured.err).startswith(expected)
     assert captured.out == ""
     assert not out.exists()
+
+
+@pytest.mark.parametrize("limit, expected", [
+    (["--max-megabytes", "0.0001"], r"^darkroom: The file is [\d,]+ bytes; the limit is 104 bytes\.$"),
+    (["--max-megapixels", "0.0001"], r"^darkroom: The image is \d+ × \d+ pixels \([\d,]+ pixels\); the limit is 100 pixels\.$"),
+], ids=["bytes", "pixels"])
+def test_input_limits_are_options(tmp_path, product_file, capsys, limit, expected):
+    out = tmp_path / "out.png"
+    assert main(["remove-background", str(product_file), str(out), "--classical", *limit]) == 1
+    assert re.match(expected, one_line_error(capsys.readouterr().err))
+    assert not out.exists()
+
+
+def test_input_limits_must_be_positive(tmp_path, product_file, capsys):
+    with pytest.raises(SystemExit):
+        main(["remove-background", str(product_file), str(tmp_path / "out.png"), "--max-megabytes", "-1"])
+    assert "must be a positive number" in capsys.readouterr().err
 
 
 def test_missing_input(tmp_path, capsys):

@@ -5,110 +5,24 @@ import struct
 import sys
 import time
 import warnings
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageFile, features
 
+from corpus import (  # the byte-level builders (PNG chunks, ICC profiles) live with the corpus
+    linear_grey_profile,
+    png_chunk,
+    raw_png,
+    save,
+    sixteen_bit_png,
+    swapped_rg_profile,
+)
 from darkroom import imaging
 from darkroom.imaging import Decoded, ImageError, decode, encode_png, to_float_rgb
 
 # --------------------------------------------------------------------------
 # Builders
-
-
-def save(img: Image.Image, fmt: str, **params) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes, *extra: bytes) -> bytes:
-    """A PNG written byte by byte, for depths and sizes Pillow will not write."""
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", header)
-        + b"".join(extra)
-        + png_chunk(b"IDAT", zlib.compress(rows))
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def sixteen_bit_png(samples: np.ndarray, colour_type: int, *extra: bytes) -> bytes:
-    """A 16-bit PNG from an (H, W, C) uint16 array (no filtering)."""
-    height, width = samples.shape[:2]
-    rows = b"".join(b"\x00" + samples[y].astype(">u2").tobytes() for y in range(height))
-    return raw_png(width, height, 16, colour_type, rows, *extra)
-
-
-def s15(value: float) -> bytes:
-    return struct.pack(">i", round(value * 65536))
-
-
-def icc_profile(colour_space: bytes, description: str, tags: dict[bytes, bytes]) -> bytes:
-    """A minimal ICC v2 display profile (header, tag table, tags)."""
-    desc = description.encode("ascii") + b"\x00"
-    tags = {
-        b"desc": b"desc" + bytes(4) + struct.pack(">I", len(desc)) + desc + bytes(8) + bytes(3) + bytes(67),
-        b"cprt": b"text" + bytes(4) + b"No copyright\x00",
-        b"wtpt": b"XYZ " + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249),
-        **tags,
-    }
-    first = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for signature, data in tags.items():
-        table += struct.pack(">4sII", signature, first + len(body), len(data))
-        body += data + bytes(-len(data) % 4)
-    header = (
-        struct.pack(">I4sI4s4s4s", first + len(body), b"lcms", 0x02100000, b"mntr", colour_space, b"XYZ ")
-        + bytes(12)
-        + b"acsp"
-        + bytes(24)
-        + struct.pack(">I", 0)
-        + s15(0.9642)
-        + s15(1.0)
-        + s15(0.8249)
-        + bytes(48)
-    )
-    assert len(header) == 128
-    return header + struct.pack(">I", len(tags)) + table + body
-
-
-def xyz(x: float, y: float, z: float) -> bytes:
-    return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
-
-
-def gamma_curve(gamma: float) -> bytes:
-    return b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256))
-
-
-# D50-adapted sRGB colorants; the "swapped" profile exchanges red and green.
-SRGB_RED, SRGB_GREEN, SRGB_BLUE = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
-
-
-def swapped_rg_profile() -> bytes:
-    return icc_profile(
-        b"RGB ",
-        "Swapped RG test",
-        {
-            b"rXYZ": xyz(*SRGB_GREEN),
-            b"gXYZ": xyz(*SRGB_RED),
-            b"bXYZ": xyz(*SRGB_BLUE),
-            b"rTRC": gamma_curve(2.2),
-            b"gTRC": gamma_curve(2.2),
-            b"bTRC": gamma_curve(2.2),
-        },
-    )
-
-
-def linear_grey_profile() -> bytes:
-    return icc_profile(b"GRAY", "Linear grey test", {b"kTRC": gamma_curve(1.0)})
 
 
 def corner_image() -> np.ndarray:
@@ -168,6 +82,26 @@ def test_heic_gets_a_specific_reason():
         decode(data)
 
 
+@pytest.mark.parametrize("brand, kind", [(b"avif", "AVIF"), (b"avis", "AVIF"), (b"heic", "HEIC"), (b"mif1", "HEIC")])
+def test_heif_kind_names_what_a_browser_may_decode(brand, kind):
+    assert imaging.heif_kind(struct.pack(">I", 24) + b"ftyp" + brand + bytes(12)) == kind
+
+
+def test_heif_kind_is_none_for_everything_else():
+    assert imaging.heif_kind(save(Image.new("RGB", (2, 2)), "PNG")) is None
+    assert imaging.heif_kind(struct.pack(">I", 24) + b"ftypisom" + bytes(12)) is None  # an MP4 video
+    assert imaging.heif_kind(b"") is None
+
+
+def test_from_rgba_drops_alpha_only_when_all_opaque():
+    rgba = np.dstack([corner_image(), np.full((2, 3), 255, np.uint8)])
+    opaque = imaging.from_rgba(rgba, "AVIF", ("decoded elsewhere.",))
+    assert opaque.pixels.shape == (2, 3, 3) and opaque.notes == ("decoded elsewhere.",)
+    np.testing.assert_array_equal(opaque.pixels, corner_image())
+    rgba[0, 0, 3] = 10
+    assert imaging.from_rgba(rgba, "AVIF").pixels.shape == (2, 3, 4)
+
+
 def noisy(height: int, width: int) -> np.ndarray:
     return np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
@@ -220,6 +154,30 @@ def test_header_over_default_limit_names_the_dimensions():
     assert str(caught.value) == "The image is 12000 × 9000 pixels (108 MP); the limit is 100 MP."
 
 
+def test_file_size_limit_is_checked_first():
+    data = save(Image.fromarray(corner_image()), "PNG")
+    assert decode(data, max_bytes=len(data)).pixels.shape == (2, 3, 3)
+    with pytest.raises(ImageError, match=rf"^The file is {len(data)} bytes; the limit is {len(data) - 1} bytes\.$"):
+        decode(data, max_bytes=len(data) - 1)
+    with pytest.raises(ImageError, match=r"^The file is 600 MB; the limit is 512 MB\.$"):
+        imaging.check_file_size(600 * 1024 * 1024)
+
+
+@pytest.mark.parametrize("megapixels, megabytes, expected", [
+    (None, None, (imaging.DEFAULT_MAX_PIXELS, imaging.DEFAULT_MAX_BYTES)),
+    (12, 0.5, (12_000_000, 512 * 1024)),
+    (1e-9, 1e-9, (1, 1)),
+])
+def test_limits_in_user_units(megapixels, megabytes, expected):
+    assert imaging.limits(megapixels, megabytes) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "12", True])
+def test_limits_refuse_nonsense(bad):
+    with pytest.raises(ValueError, match="must be a positive number"):
+        imaging.limits(bad, None)
+
+
 def test_max_pixels_is_inclusive():
     data = save(Image.fromarray(corner_image()), "PNG")
     assert decode(data, max_pixels=6).pixels.shape == (2, 3, 3)
@@ -253,7 +211,7 @@ def test_zero_size_images():
             decode(data)
     # The header check behind it still names the size.
     with pytest.raises(ImageError, match=r"^The image has no pixels \(0 × 5\)\.$"):
-        imaging._check_size((0, 5), 100)
+        imaging.check_dimensions((0, 5), 100)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 10_000), (10_000, 1)])

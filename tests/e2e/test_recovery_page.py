@@ -1,0 +1,140 @@
+"""Failures in the middle of work, reloads, and what leaves the page.
+
+Faults are injected through ``window.darkroom.injectFault`` (bridge.js): a model load
+or an inference that fails the way a real one does, or a worker that dies in the middle
+of an inference. The page must keep the photo and earlier results, say what happened,
+and offer a way on.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from corpus import photo, save
+from pagekit import RUN_ENDED, open_app, run_hook
+
+pytestmark = pytest.mark.e2e
+
+PHOTO = save(Image.fromarray(photo(96, 128)), "JPEG")
+
+
+def provenance_of(page) -> dict:
+    return json.loads(page.get_by_test_id("provenance").get_attribute("data-provenance"))
+
+
+def run_in_ui(page) -> str:
+    """Clicks the run button and waits for the run to end: "ok" or the error text."""
+    page.evaluate("document.querySelector('.result').hidden = true; document.querySelector('[data-testid=error]').hidden = true")
+    page.get_by_test_id("run").click()
+    return page.wait_for_function(RUN_ENDED).json_value()
+
+
+def pick_photo(page, tmp_path, name="family.jpg") -> None:
+    path = tmp_path / name
+    path.write_bytes(PHOTO)
+    page.get_by_test_id("file-input").set_input_files(str(path))
+
+
+def test_model_load_and_inference_failures_fall_back_then_recover(app):
+    page, _ = app
+    page.evaluate("window.darkroom.injectFault('load', 'blazeface-short')")
+    reply = run_hook(page, PHOTO, {}, tool="find-faces")
+    assert reply["provenance"]["path"] == "classical"
+    assert "injected fault: the session could not be created" in reply["provenance"]["reason"]
+    assert "classical" in reply["provenance"]["label"].lower()
+    # The failure is not remembered: the next run loads the model.
+    assert run_hook(page, PHOTO, {}, tool="find-faces")["provenance"]["path"] == "model"
+
+    page.evaluate("window.darkroom.injectFault('infer', 'blazeface-short')")
+    reply = run_hook(page, PHOTO, {}, tool="find-faces")
+    assert reply["provenance"]["path"] == "classical"
+    assert "injected fault: inference failed" in reply["provenance"]["reason"]
+    assert run_hook(page, PHOTO, {}, tool="find-faces")["provenance"]["path"] == "model"
+
+
+def test_worker_crash_mid_run_keeps_the_work_and_retry_succeeds(app, tmp_path):
+    page, log = app
+    page.get_by_test_id("tool-find-faces").click()
+    pick_photo(page, tmp_path)
+    assert run_in_ui(page) == "ok"
+    first_result = page.get_by_test_id("result-image").get_attribute("src")
+
+    page.evaluate("window.darkroom.injectFault('crash', 'blazeface-short')")
+    page.get_by_test_id("run").click()
+    error = page.get_by_test_id("error")
+    error.wait_for(state="visible")
+    assert "The processing worker stopped" in error.inner_text() and "restarted" in error.inner_text()
+    # The photo and the earlier result are still on screen, and there is a way on.
+    assert page.locator(".before").get_attribute("src").startswith("blob:")
+    assert page.locator(".result").is_visible()
+    assert page.get_by_test_id("result-image").get_attribute("src") == first_result
+    assert page.get_by_test_id("retry").is_visible() and page.get_by_test_id("retry-classical").is_visible()
+
+    page.get_by_test_id("retry").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=error]').hidden")
+    assert page.wait_for_function(RUN_ENDED).json_value() == "ok"
+    assert provenance_of(page)["path"] == "model"
+    # The crash itself reached the console; that one was provoked on purpose.
+    log.errors[:] = [e for e in log.errors if "injected crash" not in e]
+
+
+def test_retry_with_the_classical_path(app, tmp_path):
+    page, log = app
+    page.get_by_test_id("tool-find-faces").click()
+    pick_photo(page, tmp_path)
+    page.evaluate("window.darkroom.injectFault('crash', 'blazeface-short')")
+    page.get_by_test_id("run").click()
+    page.get_by_test_id("retry-classical").wait_for(state="visible")
+    page.get_by_test_id("retry-classical").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=error]').hidden")
+    assert page.wait_for_function(RUN_ENDED).json_value() == "ok"
+    assert provenance_of(page)["path"] == "classical"
+    log.errors[:] = [e for e in log.errors if "injected crash" not in e]
+
+
+def test_reload_restores_the_photo_and_result_until_cleared(browser, site, tmp_path):
+    context = browser.new_context()
+    try:
+        page, log = open_app(context, site)
+        page.get_by_test_id("tool-find-faces").click()
+        pick_photo(page, tmp_path, "holiday.jpg")
+        assert run_in_ui(page) == "ok"
+        label = page.get_by_test_id("provenance").inner_text()
+
+        page.reload()
+        page.wait_for_function("() => !document.querySelector('.result').hidden")
+        assert page.get_by_test_id("provenance").inner_text() == label
+        assert page.locator(".dims").inner_text().startswith("holiday.jpg")
+        assert page.get_by_test_id("tool-find-faces").get_attribute("aria-pressed") == "true"
+        assert page.evaluate("document.querySelector('[data-testid=result-image]').naturalWidth") == 128
+        # The restored photo runs again as any photo does.
+        assert run_in_ui(page) == "ok"
+
+        page.get_by_test_id("clear").click()
+        assert not page.locator(".compare").is_visible()
+        page.reload()
+        page.wait_for_function("() => window.darkroom !== undefined")
+        page.evaluate("window.darkroom.ready")
+        assert not page.locator(".compare").is_visible() and not page.locator(".result").is_visible()
+        assert not log.errors, log.errors
+    finally:
+        context.close()
+
+
+def test_nothing_leaves_the_page(app, site, tmp_path, cat_photo):
+    """Every request a full session makes (boot, model download, runs, a download of the
+    result) goes to this origin, is a GET or HEAD, and carries no body."""
+    page, log = app
+    path = tmp_path / "cat.jpg"
+    path.write_bytes(cat_photo)
+    page.get_by_test_id("file-input").set_input_files(str(path))
+    assert run_in_ui(page) == "ok"
+    with page.expect_download() as download:
+        page.get_by_test_id("download").click()
+    assert download.value.path().stat().st_size > 0
+    assert log.sent, "no requests were recorded at all"
+    assert log.foreign(site) == [], log.foreign(site)
+    assert log.uploads() == [], log.uploads()
