@@ -60,11 +60,20 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
                 await runtime.release(session)  # e.g. a lost GPU device: the next run starts afresh
                 raise
 
+    tiles = 0
+
+    def counting_progress(done: int, total: int) -> None:
+        nonlocal tiles
+        tiles = total
+        progress(done, total)
+
     infer_before = watch.timings_ms.get("infer", 0.0)
     started = time.perf_counter()
-    output = _as_output(await tool.run_model(spec, infer, pixels, params, progress))
+    output = _as_output(await tool.run_model(spec, infer, pixels, params, counting_progress))
     elapsed = (time.perf_counter() - started) * 1000 - (watch.timings_ms.get("infer", 0.0) - infer_before)
     watch.add("process", max(elapsed, 0.0))
+    if tiles > 1:
+        output.notes = (f"Processed in {tiles} overlapping tiles, blended at the seams.", *output.notes)
     return output
 
 
@@ -177,6 +186,7 @@ async def run_tool(
             provenance.path, provenance.model, provenance.variant = "model", attempt.spec.id, attempt.spec.variant
             provenance.backend = attempt.backend
             provenance.output_size = _size(output.pixels)
+            provenance.notes += output.notes
             provenance.timings_ms = dict(watch.timings_ms)
             return Result(output.pixels, provenance, output.data)
         if chain:
@@ -197,5 +207,6 @@ async def run_tool(
     provenance.backend = "python"
     provenance.method = output.method
     provenance.output_size = _size(output.pixels)
+    provenance.notes += output.notes
     provenance.timings_ms = dict(watch.timings_ms)
     return Result(output.pixels, provenance, output.data)

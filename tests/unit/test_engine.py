@@ -6,6 +6,7 @@ features it pretends to have) or with a scripted list of attempts, and records e
 """
 
 import asyncio
+import dataclasses
 import sys
 
 import numpy as np
@@ -217,7 +218,9 @@ def test_model_path_keeps_shared_stopwatch_phases(tool, image, manifest):
 def test_image_notes_and_tier_are_carried(tool, manifest):
     decoded = imaging.Decoded(np.full((10, 20, 3), 200, np.uint8), "PNG", ("Rotated 180° per EXIF orientation 3.",))
     result = asyncio.run(run_tool(tool, decoded, {}, runtime=FakeRuntime(), models=manifest, tier=Tier("pro")))
-    assert result.provenance.notes == ["Rotated 180° per EXIF orientation 3."]
+    # The decoder's notes first, then the path's (ISNet saw the photo at its own size).
+    assert result.provenance.notes == ["Rotated 180° per EXIF orientation 3.",
+                                       "The mask was computed at 1024 × 1024 and scaled to 20 × 10."]
     assert result.provenance.tier == "pro"
     assert result.provenance.tier_overridden is False
     assert result.provenance.input_size == (20, 10)
@@ -580,3 +583,16 @@ def test_candidates_keep_only_models_serving_the_params(manifest):
     assert found == [two]
     with pytest.raises(ToolError, match="Model x4 only serves scale 4."):
         candidates(tool, {"model": "x4", "scale": "2"}, {"x2": two, "x4": four})
+
+
+def test_tiled_model_runs_are_noted_with_their_tile_count(manifest):
+    """The engine notes tiling from the path's progress reports."""
+
+    async def four_tiles(spec, infer, pixels, params, progress):
+        for done in range(1, 5):
+            progress(done, 4)
+        return pixels
+
+    tiled_tool = dataclasses.replace(registry()["remove-background"], run_model=four_tiles)
+    result = run(tiled_tool, imaging.Decoded(np.zeros((8, 8, 3), np.uint8), "PNG", ()), {}, FakeRuntime(), manifest)
+    assert result.provenance.notes == ["Processed in 4 overlapping tiles, blended at the seams."]

@@ -78,11 +78,15 @@ class Output:
         JSON-able findings (e.g. face boxes), returned next to the image.
     method : str, optional
         The algorithm that ran, in words, when a path chooses among several.
+    notes : tuple of str, optional
+        Sentences for the label about how the image met the path (e.g. the size the
+        model saw); tiling is noted by the engine.
     """
 
     pixels: np.ndarray
     data: dict | None = None
     method: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 #: ``progress(done, total)``: reports finished units of work (e.g. tiles).
@@ -90,6 +94,27 @@ Progress = Callable[[int, int], None]
 #: ``await infer(feeds)``: one run of the loaded model, ``{input: array} -> {output: array}``.
 Infer = Callable[[dict], Awaitable[dict]]
 PathResult = Union[np.ndarray, Output]
+
+
+def model_scale_notes(spec, pixels: np.ndarray, what: str) -> tuple[str, ...]:
+    """A label note for a single-pass model whose fixed input differs from the photo's
+    size, e.g. ``("The mask was computed at 1024 × 1024 and scaled to 4000 × 3000.",)``;
+    empty when the sizes match.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        An NCHW model with a fixed (H, W).
+    pixels : ndarray
+        The photo, (H, W, C).
+    what : str
+        What the model produced, as the sentence's subject.
+    """
+    height, width = spec.inputs[0].shape[2:4]
+    photo_height, photo_width = pixels.shape[:2]
+    if (height, width) == (photo_height, photo_width):
+        return ()
+    return (f"{what} was computed at {width} × {height} and scaled to {photo_width} × {photo_height}.",)
 
 
 def single_pass(prepare: Callable[..., dict], finish: Callable[..., PathResult]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import Param, Tool, single_pass
+from .. import Output, Param, Tool, model_scale_notes, single_pass
 from . import isnet
 
 OUTPUTS = ("cutout", "mask", "color")
@@ -42,8 +42,9 @@ def _classical(pixels: np.ndarray, params: dict) -> np.ndarray:
     return compose(pixels, estimate_alpha(to_float_rgb(pixels)), params)
 
 
-def _finish(spec, outputs, pixels, params):
-    return compose(pixels, isnet.alpha_from_outputs(spec, outputs, pixels), params)
+def _finish(spec, outputs, pixels, params) -> Output:
+    return Output(compose(pixels, isnet.alpha_from_outputs(spec, outputs, pixels), params),
+                  notes=model_scale_notes(spec, pixels, "The mask"))
 
 
 TOOL = Tool(
