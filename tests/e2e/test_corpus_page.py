@@ -61,7 +61,7 @@ def test_colour_profile_is_applied_by_the_browser_like_littlecms_does(page):
     case = next(c for c in CASES if c.name == "icc-display-profile")
     data = case.make()
     reply = run_hook(page, data, {}, tool=TOOL)
-    assert reply["provenance"]["notes"] == ["Converted from the embedded colour profile to sRGB by the browser."]
+    assert reply["provenance"]["notes"][0] == "Converted from the embedded colour profile to sRGB by the browser."
     in_page = np.asarray(reply["image"].convert("RGB"), dtype=np.float32)
     managed = imaging.decode(data).pixels.astype(np.float32)  # CPython: littlecms
     unmanaged = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32)
