@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from . import imaging, models
+from . import byom, imaging, models
 from .engine import ToolError, candidates, run_tool
 from .provenance import Stopwatch
-from .runtime import CpuRuntime
+from .runtime import CpuRuntime, read_signature
 from .tiers import DEFAULT as DEFAULT_TIER
 from .tools import ParamError, Tool, registry
 
@@ -39,6 +39,9 @@ def _add_tool_command(commands, tool: Tool) -> None:
         else:
             parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
                                 default=None, help=f"{param.help} (default: {param.default})")
+    if tool.signature:
+        parser.add_argument("--model-file", type=Path, metavar="ONNX",
+                            help=f"run your own ONNX model; it must have {tool.signature.describe()}")
     parser.set_defaults(handler=_run_tool_command, tool=tool)
 
 
@@ -56,8 +59,11 @@ def _run_tool_command(args) -> int:
     runtime = CpuRuntime()
     watch = Stopwatch()
     try:
+        if getattr(args, "model_file", None):
+            spec = _user_model(tool, args.model_file)
+            manifest, given["model"] = {**manifest, spec.id: spec}, spec.id
         params = tool.resolve(given)
-        if tool.models and not params["classical"]:
+        if tool.models and not params["classical"] and not params["model"].startswith(byom.USER_PREFIX):
             manifest = _installed_view(tool, params, manifest, runtime)
         max_pixels, max_bytes = imaging.limits(args.max_megapixels, args.max_megabytes)
         with watch.phase("decode"):
@@ -69,7 +75,7 @@ def _run_tool_command(args) -> int:
             args.destination.write_bytes(imaging.encode_png(result.pixels))
     except OSError as exc:
         return _fail(f"cannot access {exc.filename}: {exc.strerror}")
-    except (imaging.ImageError, ToolError, ParamError) as exc:
+    except (imaging.ImageError, ToolError, ParamError, models.ModelError) as exc:
         return _fail(str(exc))
     result.provenance.timings_ms = watch.finish()
     if result.data is not None:
@@ -78,6 +84,22 @@ def _run_tool_command(args) -> int:
     if args.json:
         print(result.provenance.to_json())
     return 0
+
+
+def _user_model(tool: Tool, path: Path) -> models.ModelSpec:
+    """The user's ONNX file checked against ``tool``'s signature and kept in the cache.
+
+    Raises
+    ------
+    ModelError
+        Unreadable, or it does not fit (the message says what differs).
+    """
+    size = path.stat().st_size  # a missing file is an OSError: "cannot access ..."
+    inputs, outputs = read_signature(path)
+    sha256 = models.sha256_file(path)
+    spec = byom.user_spec(tool.id, tool.signature, path.name, sha256, size, inputs, outputs)
+    models.store_user_model(path, sha256)
+    return spec
 
 
 def _installed_view(tool, params, manifest, runtime):

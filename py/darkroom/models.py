@@ -178,6 +178,20 @@ def verified_path(spec: ModelSpec, root: Path | None = None) -> Path:
     return path
 
 
+def store_user_model(source: Path, sha256: str, root: Path | None = None) -> Path:
+    """Copy a user's model into the cache as ``user-<sha256>.onnx`` (again if the copy
+    there was altered), where ``verified_path`` checks it before every session like any
+    other model."""
+    root = root or cache_dir()
+    target = root / f"user-{sha256}.onnx"
+    if not target.is_file() or sha256_file(target) != sha256:
+        root.mkdir(parents=True, exist_ok=True)
+        staged = target.with_suffix(".partial")
+        shutil.copyfile(source, staged)
+        staged.replace(target)
+    return target
+
+
 def load_recipe(name: str):
     """The recipe module ``models/recipes/<name>.py`` (``build(package_dir, resource,
     out_path)`` and ``RecipeError``)."""

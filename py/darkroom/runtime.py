@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .models import ModelSpec, verified_path
+from .models import ModelError, ModelSpec, TensorSpec, verified_path
 from .tiers import Attempt, Tier
 
 
@@ -47,6 +47,34 @@ class Runtime(Protocol):
 
     async def release(self, session: Session) -> None:
         """Free the session's memory."""
+
+
+#: onnxruntime's type strings for the dtypes the manifest uses.
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
+               "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64"}
+
+
+def read_signature(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The inputs and outputs an ONNX file declares, as onnxruntime reads them; an open
+    (symbolic or unknown) dimension is ``0``.
+
+    Raises
+    ------
+    ModelError
+        onnxruntime cannot read the file as a model.
+    """
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"{path.name} is not a model onnxruntime can load ({str(exc).splitlines()[0]})") from exc
+
+    def specs(args) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(a.name, tuple(d if isinstance(d, int) and d > 0 else 0 for d in a.shape),
+                                _ORT_DTYPES.get(a.type, a.type)) for a in args)
+
+    return specs(session.get_inputs()), specs(session.get_outputs())
 
 
 class CpuRuntime:

@@ -14,6 +14,8 @@ from typing import Any, Awaitable, Callable, Union
 
 import numpy as np
 
+from ..byom import USER_PREFIX, Signature
+
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -38,10 +40,13 @@ class Param:
     minimum: float = 0.0
     maximum: float = 1.0
     step: float = 0.05
+    #: A choice may also be any value with this prefix (``"user:"``: the user's own models).
+    open_prefix: str = ""
 
     def parse(self, value: Any) -> Any:
         """Validate ``value`` and return it in canonical form; raises ``ParamError``."""
-        if self.kind == "choice" and value in self.choices:
+        if self.kind == "choice" and (value in self.choices or (
+                self.open_prefix and isinstance(value, str) and value.startswith(self.open_prefix))):
             return value
         if self.kind == "color" and isinstance(value, str) and _COLOR.match(value):
             return value.lower()
@@ -54,7 +59,8 @@ class Param:
                 number = None
             if number is not None and self.minimum <= number <= self.maximum:
                 return number
-        expected = {"choice": f"one of {', '.join(self.choices)}", "color": "a colour like #ffffff",
+        choices = ", ".join(self.choices) + (f" or {self.open_prefix}<your model>" if self.open_prefix else "")
+        expected = {"choice": f"one of {choices}", "color": "a colour like #ffffff",
                     "bool": "true or false", "number": f"a number from {self.minimum:g} to {self.maximum:g}"}
         raise ParamError(f"{self.name} must be {expected[self.kind]}, not {value!r}")
 
@@ -153,6 +159,9 @@ class Tool:
     check : callable(pixels, params), optional
         Raises ``ParamError`` when this input cannot be processed with these params
         (e.g. an upscale too big to hold), before either path starts.
+    signature : byom.Signature, optional
+        What ``run_model`` feeds and reads: a user's own model that fits it can run in
+        place of the tool's models. ``None``: the tool takes no user models.
     """
 
     id: str
@@ -164,6 +173,7 @@ class Tool:
     run_model: Callable[..., Awaitable[PathResult]] | None = None
     classical_packages: tuple[str, ...] = ("scipy", "scikit-image")
     check: Callable[[np.ndarray, dict], None] | None = None
+    signature: Signature | None = None
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -171,7 +181,8 @@ class Tool:
                        help="Skip the AI model and run the scikit-image algorithm.")]
         if self.models:
             extra.append(Param("model", "Model", "choice", "auto", ("auto",) + self.models,
-                               help="Which neural network to run; auto picks the best for this device."))
+                               help="Which neural network to run; auto picks the best for this device.",
+                               open_prefix=USER_PREFIX if self.signature else ""))
         object.__setattr__(self, "engine_params", tuple(extra))
 
     def all_params(self) -> tuple[Param, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...byom import Signature, TensorRule
 from .. import Output, Param, Tool, model_scale_notes, single_pass
 from . import isnet
 
@@ -47,6 +48,15 @@ def _finish(spec, outputs, pixels, params) -> Output:
                   notes=model_scale_notes(spec, pixels, "The mask"))
 
 
+# ISNet's published ONNX interface (also U²-Net's and most salient-object models'):
+# an NCHW RGB image in, a one-channel mask in [0, 1] out at the same size.
+SIGNATURE = Signature(
+    inputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
+    outputs=(TensorRule("mask", "float32", (1, 1, "H", "W")),),
+    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.5, 0.5, 0.5], "std": [1.0, 1.0, 1.0]},
+    sizes={"H": 1024, "W": 1024},
+)
+
 TOOL = Tool(
     id="remove-background",
     title="Remove background",
@@ -62,4 +72,5 @@ TOOL = Tool(
     models=("selfie-segmenter", "isnet-fp16", "isnet-quint8"),
     classical=_classical,
     run_model=single_pass(isnet.prepare, _finish),
+    signature=SIGNATURE,
 )

@@ -1,0 +1,182 @@
+"""Bring your own model: signature checks, and user models through the CLI.
+
+The models here are stand-ins the tests build with ``onnx``: they have the published
+interface of the model a tool expects (ISNet's for remove-background) but compute
+something simple and known (a brightness mask), so the result can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+from darkroom import byom, cli, models
+from darkroom.byom import Signature, TensorRule
+from darkroom.models import ModelError, TensorSpec
+from darkroom.tools import registry
+
+RB = registry()["remove-background"]
+
+
+def brightness_mask_model(path, *, side: int | None = 64, out_channels: int = 1, extra_outputs: int = 0) -> None:
+    """A stand-in with ISNet's signature (``[1, 3, H, W]`` float32 in, ``[1, 1, H, W]``
+    out, ``side=None`` leaves H and W open): sigmoid(40 * (mean RGB - 0.1)), so with
+    ISNet's normalisation (x / 255 - 0.5) pixels brighter than ~153 are subject."""
+    dims = [1, 3, side, side] if side else [1, 3, "H", "W"]
+    out_dims = [1, out_channels] + dims[2:]
+    weight = np.full((out_channels, 3, 1, 1), 40 / 3, np.float32)
+    bias = np.full((out_channels,), -4.0, np.float32)
+    nodes = [helper.make_node("Conv", ["input", "w", "b"], ["logit"]),
+             helper.make_node("Sigmoid", ["logit"], ["mask"])]
+    outputs = [helper.make_tensor_value_info("mask", TensorProto.FLOAT, out_dims)]
+    for i in range(extra_outputs):  # like ISNet's side outputs
+        nodes.append(helper.make_node("Identity", ["mask"], [f"side{i}"]))
+        outputs.append(helper.make_tensor_value_info(f"side{i}", TensorProto.FLOAT, out_dims))
+    graph = helper.make_graph(nodes, "standin", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+                              outputs, [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="darkroom-tests")
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DARKROOM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "models"
+
+
+@pytest.fixture()
+def photo_file(tmp_path):
+    """Dark background, a bright square subject."""
+    pixels = np.full((48, 64, 3), 40, np.uint8)
+    pixels[12:36, 16:48] = 230
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_cli_runs_a_user_model_and_labels_it(tmp_path, cache, photo_file, capsys):
+    model = tmp_path / "my salient net.onnx"
+    brightness_mask_model(model, side=None, extra_outputs=3)
+    out = tmp_path / "mask.png"
+    assert cli.main(["remove-background", str(photo_file), str(out), "--output", "mask",
+                     "--model-file", str(model), "--json"]) == 0
+    provenance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    sha = models.sha256_file(model)
+    assert provenance["model"] == f"user:my_salient_net@{sha[:12]}"
+    assert (provenance["path"], provenance["variant"], provenance["backend"]) == ("model", "user", "cpu")
+    assert f"user:my_salient_net@{sha[:12]}" in provenance["label"]
+    # Open H and W: the tool fed its default size, 1024, and says so.
+    assert "The mask was computed at 1024 × 1024 and scaled to 64 × 48." in provenance["notes"]
+    mask = np.asarray(Image.open(out))
+    assert mask[20:28, 24:40].min() == 255 and mask[:8].max() == 0  # the square is the subject
+    assert (cache / f"user-{sha}.onnx").read_bytes() == model.read_bytes()
+
+
+def test_cli_refuses_a_model_with_the_wrong_signature(tmp_path, cache, photo_file, capsys):
+    model = tmp_path / "rgb-out.onnx"
+    brightness_mask_model(model, out_channels=3)
+    out = tmp_path / "out.png"
+    assert cli.main(["remove-background", str(photo_file), str(out), "--model-file", str(model)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("darkroom: This model does not fit: mask 'mask' has 3 in dimension 1, not 1. "
+                           "The tool needs inputs image: float32 [1, 3, H, W] — outputs mask: float32 [1, 1, H, W]")
+    assert not out.exists() and not list(cache.glob("user-*"))
+
+
+def test_cli_refuses_a_file_that_is_not_a_model(tmp_path, cache, photo_file, capsys):
+    model = tmp_path / "notes.onnx"
+    model.write_text("not a model")
+    assert cli.main(["remove-background", str(photo_file), str(tmp_path / "out.png"), "--model-file", str(model)]) == 1
+    assert "notes.onnx is not a model onnxruntime can load" in capsys.readouterr().err
+
+
+def test_an_altered_cached_copy_is_replaced_before_the_run(tmp_path, cache, photo_file, capsys):
+    model = tmp_path / "net.onnx"
+    brightness_mask_model(model)
+    args = ["remove-background", str(photo_file), str(tmp_path / "out.png"), "--model-file", str(model), "--json"]
+    assert cli.main(args) == 0
+    copy = cache / f"user-{models.sha256_file(model)}.onnx"
+    copy.write_bytes(copy.read_bytes()[:-10] + bytes(10))
+    capsys.readouterr()
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["path"] == "model"
+    assert copy.read_bytes() == model.read_bytes()
+
+
+def test_a_user_model_that_fails_verification_is_not_run(tmp_path, cache, photo_file):
+    """The engine's runtime checks the cached copy's sha256 like any model's."""
+    import asyncio
+
+    from darkroom import engine, imaging
+    from darkroom.runtime import CpuRuntime, read_signature
+    from darkroom.tiers import DEFAULT
+
+    model = tmp_path / "net.onnx"
+    brightness_mask_model(model)
+    inputs, outputs = read_signature(model)
+    spec = byom.user_spec(RB.id, RB.signature, model.name, "0" * 64, model.stat().st_size, inputs, outputs)
+    models.store_user_model(model, "0" * 64)  # stored under a sha256 it does not have
+    result = asyncio.run(engine.run_tool(RB, imaging.decode(photo_file.read_bytes()), {"model": spec.id},
+                                         runtime=CpuRuntime(), models={spec.id: spec}, tier=DEFAULT))
+    assert result.provenance.path == "classical"
+    assert "failed sha256 verification" in result.provenance.reason
+
+
+# --- the signature check ------------------------------------------------------------
+
+SIG = Signature(inputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
+                outputs=(TensorRule("mask", "float32", (1, 1, "H", "W")), TensorRule("score", "float32", (1, None))),
+                normalisation={}, sizes={"H": 512, "W": 512})
+
+
+def t(name, *shape, dtype="float32"):
+    return TensorSpec(name, tuple(shape), dtype)
+
+
+def test_letters_bind_and_open_dimensions_take_the_tools_size():
+    assert byom.check(SIG, (t("x", 1, 3, 320, 0),), (t("m", 1, 1, 0, 0), t("s", 1, 7))) == {"H": 320, "W": 512}
+
+
+@pytest.mark.parametrize("inputs, outputs, problem", [
+    ((t("x", 1, 3, 320, 320),), (t("m", 1, 1, 256, 320), t("s", 1, 7)), "mask 'm' has 256 in dimension 2, where H is 320"),
+    ((t("x", 1, 4, 64, 64),), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "image 'x' has 4 in dimension 1, not 3"),
+    ((t("x", 1, 3, 64, 64, dtype="uint8"),), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "image 'x' is uint8, not float32"),
+    ((t("x", 3, 64, 64),), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "image 'x' has 3 dimensions, not 4"),
+    ((t("x", 1, 3, 64, 64),), (t("m", 1, 1, 64, 64),), "it has 1 output(s), the tool needs 2"),
+    ((t("x", 1, 3, 64, 64), t("y", 1)), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "it has 2 input(s), the tool needs 1"),
+])
+def test_mismatches_are_named(inputs, outputs, problem):
+    with pytest.raises(ModelError) as caught:
+        byom.check(SIG, inputs, outputs)
+    message = str(caught.value)
+    assert message.startswith(f"This model does not fit: {problem}.") and "\n" not in message
+
+
+def test_extra_outputs_are_ignored_and_the_spec_is_concrete():
+    spec = byom.user_spec("remove-background", SIG, "net.onnx", "ab" * 32, 1234,
+                          (t("x", 1, 3, 0, 0),), (t("m", 1, 1, 0, 0), t("s", 1, 0), t("extra", 5)))
+    assert [o.name for o in spec.outputs] == ["m", "s"]
+    assert spec.inputs[0].shape == (1, 3, 512, 512) and spec.outputs[0].shape == (1, 1, 512, 512)
+    assert spec.outputs[1].shape == (1, 0)  # "any" stays open: nothing feeds it
+    assert (spec.id, spec.variant, spec.files[0].name) == ("user:net@" + "ab" * 6, "user", f"user-{'ab' * 32}.onnx")
+
+
+@pytest.mark.parametrize("filename, expected", [("My Net (v2).onnx", "My_Net_v2_"), ("a/b/c.onnx", "c"), (".onnx", "model")])
+def test_user_model_ids_are_clean(filename, expected):
+    assert byom.user_model_id(filename, "f" * 64) == f"user:{expected}@{'f' * 12}"
+
+
+def test_only_tools_with_a_signature_take_user_models():
+    assert RB.resolve({"model": "user:net@0123456789ab"})["model"] == "user:net@0123456789ab"
+    with pytest.raises(ValueError, match="or user:<your model>"):
+        RB.resolve({"model": "nonsense"})
+    faces = registry()["find-faces"]
+    assert faces.signature is None
+    with pytest.raises(ValueError):
+        faces.resolve({"model": "user:net@0123456789ab"})
