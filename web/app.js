@@ -147,9 +147,12 @@ function buildControls(tool) {
     let input;
     if (param.kind === "choice") {
       input = document.createElement("select");
-      // Only the models this build ships can be picked.
+      // Only the models this build ships can be picked, and the user's own.
       const choices = param.name === "model" ? param.choices.filter((c) => c === "auto" || c in build.catalog.models) : param.choices;
       for (const choice of choices) input.append(new Option(choice, choice, false, choice === param.default));
+      if (param.open_prefix) {
+        for (const model of savedUserModels().filter((m) => m.tool === tool.id)) input.append(new Option(`your ${model.name}`, model.id));
+      }
     } else if (param.kind === "number") {
       input = Object.assign(document.createElement("input"), {
         type: "range", min: param.minimum, max: param.maximum, step: param.step, value: param.default,
@@ -172,6 +175,7 @@ function buildControls(tool) {
     input.dataset.testid = `param-${param.name}`;
     label.append(input);
     form.append(label);
+    if (param.open_prefix) form.append(userModelPicker(tool, input));
   }
   const sync = () => {
     const color = form.elements.color;
@@ -183,6 +187,45 @@ function buildControls(tool) {
     warm(); // e.g. another scale needs another model
   };
   sync();
+}
+
+// --- your own model ----------------------------------------------------------------------
+// The models a user added, kept in localStorage ({tool, id, name, sha256, size, found});
+// their files live in the model cache, verified by sha256 before every session.
+const USER_MODELS_KEY = "darkroom.userModels";
+const savedUserModels = () => JSON.parse(localStorage.getItem(USER_MODELS_KEY) || "[]");
+
+function userModelPicker(tool, select) {
+  const box = Object.assign(document.createElement("div"), { className: "user-model" });
+  const label = Object.assign(document.createElement("label"), { textContent: "Your own model (.onnx)" });
+  const file = Object.assign(document.createElement("input"), { type: "file", accept: ".onnx" });
+  file.dataset.testid = "model-file";
+  const report = Object.assign(document.createElement("p"), { className: "user-model-report", textContent: `It needs ${tool.user_models}.` });
+  report.dataset.testid = "model-file-report";
+  file.addEventListener("change", async () => {
+    const picked = file.files[0];
+    if (!picked) return;
+    report.classList.remove("error");
+    report.textContent = `Checking ${picked.name}…`;
+    try {
+      const added = await call("addUserModel", { tool: tool.id, blob: picked, name: picked.name });
+      if (added.error) throw new Error(added.error);
+      const { id, name, sha256, size, found } = added;
+      localStorage.setItem(USER_MODELS_KEY, JSON.stringify([...savedUserModels().filter((m) => m.id !== id),
+        { tool: tool.id, id, name, sha256, size, found }]));
+      if (![...select.options].some((option) => option.value === id)) select.append(new Option(`your ${name}`, id));
+      select.value = id;
+      const tensors = (list) => list.map((t) => `${t.name} ${t.dtype} [${t.shape.map((d) => d || "?").join(", ")}]`).join("; ");
+      report.textContent = `${name} fits: inputs ${tensors(found.inputs)}; outputs ${tensors(found.outputs)}. ` +
+        `Stored on this device as ${id}; runs will say so.`;
+    } catch (err) {
+      report.classList.add("error");
+      report.textContent = err.message;
+    }
+  });
+  label.append(file);
+  box.append(label, report);
+  return box;
 }
 
 function readParams(tool) {
@@ -568,6 +611,8 @@ ready.then((reply) => {
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
   wireTier(hello);
   wireStorage();
+  const userModels = savedUserModels();
+  if (userModels.length) call("registerUserModels", { models: userModels });
 }, (err) => {
   setStatus("Failed to start");
   showError(`Darkroom could not start: ${err.message}`);

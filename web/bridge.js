@@ -194,9 +194,12 @@ async function download(file) {
 
 // The only way model bytes reach onnxruntime: from the cache or the network, and
 // always checked against the manifest's size and sha256 first.
+const cacheKey = (file) => new URL(`./models/${file.name}?sha256=${file.sha256}`, import.meta.url).href;
+const USER_FILE = "user-"; // a user's own model: only ever in the cache, never on the server
+
 async function verifiedBytes(file) {
   const cache = await caches.open(MODEL_CACHE);
-  const key = new URL(`./models/${file.name}?sha256=${file.sha256}`, import.meta.url).href;
+  const key = cacheKey(file);
   const cached = await cache.match(key);
   if (cached) {
     const sink = new VerifyingSink(file);
@@ -204,6 +207,9 @@ async function verifiedBytes(file) {
     const { bytes } = await sink.result();
     if (bytes) return bytes;
     await cache.delete(key); // damaged on disk: fetch it again
+  }
+  if (file.name.startsWith(USER_FILE)) {
+    throw new VerificationError(`your model ${file.name} is no longer stored on this device; add it again`);
   }
   // A bad download is retried once (a flaky connection), then reported; never run.
   for (let attempt = 1; ; attempt++) {
@@ -272,11 +278,43 @@ export async function deleteModels(name) {
   for (const entry of entries) if (!name || entry.name === name) await cache.delete(entry.request);
 }
 
-// A new release keeps the model files whose sha256 it still lists and drops the rest.
+// A new release keeps the model files whose sha256 it still lists, and the user's own
+// models, and drops the rest.
 export async function pruneModels(manifest) {
   const wanted = new Set(Object.values(manifest.models).flatMap((m) => m.files.map((f) => `${f.name}:${f.sha256}`)));
   const { cache, entries } = await cachedModels();
-  for (const entry of entries) if (!wanted.has(`${entry.name}:${entry.sha256}`)) await cache.delete(entry.request);
+  for (const entry of entries) {
+    if (!entry.name.startsWith(USER_FILE) && !wanted.has(`${entry.name}:${entry.sha256}`)) await cache.delete(entry.request);
+  }
+}
+
+// A user's ONNX file: its sha256 and the tensors onnxruntime-web reads from it (an open
+// dimension is 0), or {error} when onnxruntime-web cannot load it at all.
+export async function inspectModel(bytes) {
+  const sha256 = hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+  let session;
+  try {
+    session = await ortWasm.InferenceSession.create(bytes, { executionProviders: ["wasm"], logSeverityLevel: 3 });
+  } catch (err) {
+    return { error: `This file is not a model onnxruntime-web can load (${err.message}).` };
+  }
+  const describe = (list) => list.map((m) => ({
+    name: m.name,
+    dtype: m.isTensor ? m.type : "not a tensor",
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === "number" && d > 0 ? d : 0)) : [],
+  }));
+  const found = { sha256, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) };
+  await session.release();
+  return found;
+}
+
+// Keeps a checked user model where verifiedBytes finds model files (it is verified
+// against its sha256 before every session, like every model).
+export async function storeUserModel(bytes, name, sha256) {
+  const cache = await caches.open(MODEL_CACHE);
+  await cache.put(cacheKey({ name, sha256 }), new Response(bytes, {
+    headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
+  }));
 }
 
 export async function loadModel(specJson, backend) {

@@ -88,6 +88,22 @@ const handlers = {
     const { darkroom } = await booted;
     return darkroom.warm(tool, tier || "auto", JSON.stringify(params || {}));
   },
+  // A user's own model for `tool`: read, checked against the tool, stored; or {error}.
+  async addUserModel({ tool, blob, name }) {
+    const { darkroom } = await booted;
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const found = await bridge.inspectModel(bytes);
+    if (found.error) return { error: found.error };
+    const added = JSON.parse(darkroom.register_user_model(tool, name, found.sha256, bytes.byteLength, JSON.stringify(found)));
+    if (added.error) return { error: added.error };
+    await bridge.storeUserModel(bytes, `user-${found.sha256}.onnx`, found.sha256);
+    return { ...added, tool, name, sha256: found.sha256, size: bytes.byteLength, found };
+  },
+  // User models added on earlier visits (their files are in the model cache).
+  async registerUserModels({ models }) {
+    const { darkroom } = await booted;
+    return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, m.name, m.sha256, m.size, JSON.stringify(m.found))));
+  },
   injectFault({ where, model }) {
     bridge.injectFault(where, model);
     return where;

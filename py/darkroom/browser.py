@@ -13,9 +13,9 @@ import numpy as np
 from js import Object
 from pyodide.ffi import create_proxy, to_js
 
-from . import imaging, tiers
+from . import byom, imaging, tiers
 from .engine import ToolError, candidates, run_tool
-from .models import ModelError, parse_manifest
+from .models import ModelError, TensorSpec, parse_manifest
 from .provenance import Stopwatch
 from .runtime import RuntimeFailure, Session
 from .tools import registry
@@ -135,6 +135,25 @@ class BrowserApp:
                     pass
                 return attempt.name
         return ""
+
+    def register_user_model(self, tool_id: str, filename: str, sha256: str, size: int, found_json: str) -> str:
+        """Check a user's model (its tensors as onnxruntime-web read them) against the
+        tool's signature and make it runnable as ``params["model"]``.
+
+        Returns JSON: ``{"id", "title"}``, or ``{"error"}`` with the reason it does not fit.
+        """
+        tool = self.tools.get(tool_id)
+        if tool is None or tool.signature is None:
+            return json.dumps({"error": f"{tool_id} does not take your own models."})
+        found = json.loads(found_json)
+        inputs, outputs = (tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in found[kind])
+                           for kind in ("inputs", "outputs"))
+        try:
+            spec = byom.user_spec(tool.id, tool.signature, filename, sha256, int(size), inputs, outputs)
+        except ModelError as exc:
+            return json.dumps({"error": str(exc)})
+        self.models[spec.id] = spec
+        return json.dumps({"id": spec.id, "title": spec.title})
 
     async def _decode(self, blob, data: bytes, max_pixels: int, max_bytes: int) -> imaging.Decoded:
         """Pillow's decode, with the browser's own decoder where Pillow in Pyodide falls

@@ -1,8 +1,8 @@
 """Bring your own model: signature checks, and user models through the CLI.
 
-The models here are stand-ins the tests build with ``onnx``: they have the published
-interface of the model a tool expects (ISNet's for remove-background) but compute
-something simple and known (a brightness mask), so the result can be checked exactly.
+The models here are stand-ins (tests/standins.py) with the published interface of the
+model a tool expects (ISNet's for remove-background) that compute something simple and
+known (a brightness mask), so the result can be checked exactly.
 """
 
 from __future__ import annotations
@@ -10,38 +10,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from darkroom import byom, cli, models
 from darkroom.byom import Signature, TensorRule
 from darkroom.models import ModelError, TensorSpec
 from darkroom.tools import registry
+from standins import brightness_mask_model
 
 RB = registry()["remove-background"]
-
-
-def brightness_mask_model(path, *, side: int | None = 64, out_channels: int = 1, extra_outputs: int = 0) -> None:
-    """A stand-in with ISNet's signature (``[1, 3, H, W]`` float32 in, ``[1, 1, H, W]``
-    out, ``side=None`` leaves H and W open): sigmoid(40 * (mean RGB - 0.1)), so with
-    ISNet's normalisation (x / 255 - 0.5) pixels brighter than ~153 are subject."""
-    dims = [1, 3, side, side] if side else [1, 3, "H", "W"]
-    out_dims = [1, out_channels] + dims[2:]
-    weight = np.full((out_channels, 3, 1, 1), 40 / 3, np.float32)
-    bias = np.full((out_channels,), -4.0, np.float32)
-    nodes = [helper.make_node("Conv", ["input", "w", "b"], ["logit"]),
-             helper.make_node("Sigmoid", ["logit"], ["mask"])]
-    outputs = [helper.make_tensor_value_info("mask", TensorProto.FLOAT, out_dims)]
-    for i in range(extra_outputs):  # like ISNet's side outputs
-        nodes.append(helper.make_node("Identity", ["mask"], [f"side{i}"]))
-        outputs.append(helper.make_tensor_value_info(f"side{i}", TensorProto.FLOAT, out_dims))
-    graph = helper.make_graph(nodes, "standin", [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
-                              outputs, [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="darkroom-tests")
-    model.ir_version = 8
-    onnx.save(model, path)
 
 
 @pytest.fixture()

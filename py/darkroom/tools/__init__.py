@@ -69,6 +69,8 @@ class Param:
                      "choices": list(self.choices), "help": self.help}
         if self.kind == "number":
             described.update(minimum=self.minimum, maximum=self.maximum, step=self.step)
+        if self.open_prefix:
+            described["open_prefix"] = self.open_prefix
         return described
 
 
@@ -198,7 +200,8 @@ class Tool:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "description": self.description,
-                "params": [p.to_dict() for p in self.all_params()], "models": list(self.models)}
+                "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
+                "user_models": self.signature.describe() if self.signature else None}
 
 
 def registry() -> dict[str, Tool]:
