@@ -28,3 +28,15 @@ def brightness_mask_model(path, *, side: int | None = 64, out_channels: int = 1,
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="darkroom-tests")
     model.ir_version = 8
     onnx.save(model, path)
+
+
+def identity_image_model(path, *, layout: str = "NHWC") -> None:
+    """A stand-in with a same-size image-to-image interface (MAXIM's: ``[1, H, W, 3]``
+    float32 in and out, H and W open) that returns its input."""
+    dims = [1, "H", "W", 3] if layout == "NHWC" else [1, 3, "H", "W"]
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["restored"])], "identity",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("restored", TensorProto.FLOAT, dims)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="darkroom-tests")
+    model.ir_version = 8
+    onnx.save(model, path)

@@ -15,9 +15,22 @@ from typing import Awaitable, Callable
 import numpy as np
 from PIL import Image
 
+from .byom import Signature, TensorRule
 from .models import ModelSpec
 from .tensors import from_output, to_input, to_uint8
 from .tools import Infer, Progress
+
+#: Pixels in [0, 1], channels last: the convention of MAXIM's TensorFlow export.
+UNIT_RANGE_NHWC = {"layout": "NHWC", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+
+
+def same_size_signature(normalisation: dict, tile: int) -> Signature:
+    """The interface ``image_model`` runs at scale 1 (denoisers, deblurrers): one RGB
+    image in, one out at the same size, in ``normalisation``'s layout; a model that
+    leaves H and W open gets ``tile`` x ``tile`` tiles."""
+    shape = (1, 3, "H", "W") if normalisation["layout"] == "NCHW" else (1, "H", "W", 3)
+    return Signature(inputs=(TensorRule("image", "float32", shape),), outputs=(TensorRule("result", "float32", shape),),
+                     normalisation=normalisation, sizes={"H": tile, "W": tile})
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:

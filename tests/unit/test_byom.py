@@ -17,7 +17,7 @@ from darkroom import byom, cli, models
 from darkroom.byom import Signature, TensorRule
 from darkroom.models import ModelError, TensorSpec
 from darkroom.tools import registry
-from standins import brightness_mask_model
+from standins import brightness_mask_model, identity_image_model
 
 RB = registry()["remove-background"]
 
@@ -154,7 +154,28 @@ def test_only_tools_with_a_signature_take_user_models():
     assert RB.resolve({"model": "user:net@0123456789ab"})["model"] == "user:net@0123456789ab"
     with pytest.raises(ValueError, match="or user:<your model>"):
         RB.resolve({"model": "nonsense"})
-    faces = registry()["find-faces"]
-    assert faces.signature is None
+    upscale = registry()["upscale"]
+    assert upscale.signature is None
     with pytest.raises(ValueError):
-        faces.resolve({"model": "user:net@0123456789ab"})
+        upscale.resolve({"model": "user:net@0123456789ab"})
+
+
+@pytest.mark.parametrize("tool_id", ["denoise", "deblur"])
+def test_same_size_tools_run_a_users_model_tile_by_tile(tmp_path, cache, tool_id, capsys):
+    """A stand-in with MAXIM's interface that returns its input: the result is the photo."""
+    pixels = np.random.default_rng(5).integers(0, 256, (300, 520, 3), dtype=np.uint8)
+    source, out, model = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "identity.onnx"
+    Image.fromarray(pixels).save(source)
+    identity_image_model(model)
+    assert cli.main([tool_id, str(source), str(out), "--model-file", str(model), "--json"]) == 0
+    provenance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert provenance["model"].startswith("user:identity@") and provenance["path"] == "model"
+    assert "Processed in 6 overlapping tiles, blended at the seams." in provenance["notes"]  # 256 px tiles
+    assert np.abs(np.asarray(Image.open(out), dtype=np.int16) - pixels).max() <= 1
+
+
+def test_every_model_tool_but_upscale_takes_user_models():
+    """Upscale's output size depends on the model's scale, which an open shape does not tell."""
+    takes = {tool.id for tool in registry().values() if tool.signature}
+    with_models = {tool.id for tool in registry().values() if tool.models}
+    assert takes == with_models - {"upscale"}

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import Output, Tool
 from ...tensors import to_uint8
-from ...tiling import image_model, tile_side, tiled
+from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
 
 MODEL_TILE, MODEL_OVERLAP = 256, 32
 CLASSICAL_TILE = 512
@@ -118,4 +118,5 @@ TOOL = Tool(
     models=("maxim-deblur",),
     classical=classical,
     run_model=run_model,
+    signature=same_size_signature(UNIT_RANGE_NHWC, MODEL_TILE),
 )

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import Output, Param, Tool
 from ...tensors import to_uint8
-from ...tiling import image_model, tile_side, tiled
+from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
 
 DEFAULT_STRENGTH = 0.8
 MODEL_TILE, MODEL_OVERLAP = 256, 32
@@ -87,4 +87,5 @@ TOOL = Tool(
     models=("maxim-denoise",),
     classical=classical,
     run_model=run_model,
+    signature=same_size_signature(UNIT_RANGE_NHWC, MODEL_TILE),
 )

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ...byom import Signature, TensorRule
 from .. import Output, Tool
 from ...tensors import to_input
 from . import blazeface
@@ -73,7 +74,8 @@ async def run_model(spec, infer, pixels, params, progress):
     square, letterbox = blazeface.prepare_square(pixels, spec.inputs[0].shape[-1])
     outputs = await infer(to_input(spec, square))
     progress(1, 1)
-    found = blazeface.decode(outputs["regressors"], outputs["classificators"])
+    regressors, classificators = (outputs[tensor.name] for tensor in spec.outputs)  # names differ in user models
+    found = blazeface.decode(regressors, classificators)
     faces = [detection.to_dict() for detection in blazeface.to_photo(found, letterbox)]
     side = spec.inputs[0].shape[-1]
     note = (f"Searched the whole photo at {side} × {side}: faces narrower than about "
@@ -89,4 +91,11 @@ TOOL = Tool(
     models=("blazeface-short",),
     classical=classical,
     run_model=run_model,
+    # MediaPipe BlazeFace (short range)'s interface: its 896 anchors are built into decoding.
+    signature=Signature(
+        inputs=(TensorRule("image", "float32", (1, 3, blazeface.INPUT_SIZE, blazeface.INPUT_SIZE)),),
+        outputs=(TensorRule("regressors", "float32", (1, blazeface.NUM_ANCHORS, 16)),
+                 TensorRule("classificators", "float32", (1, blazeface.NUM_ANCHORS, 1))),
+        normalisation={"layout": "NCHW", "scale": 2 / 255, "mean": [1.0, 1.0, 1.0], "std": [1.0, 1.0, 1.0]},
+    ),
 )
