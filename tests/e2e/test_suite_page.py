@@ -130,6 +130,18 @@ def test_portrait_on_the_lite_tier_runs_the_selfie_model(app, astronaut_photo):
     assert iou(mask, reference) > 0.99
 
 
+def test_portrait_blur_in_the_page_uses_isnets_mask_for_depth_and_matches_cpython(app, astronaut_photo):
+    page, _ = app
+    reply = run_hook(page, astronaut_photo, {"strength": 1.0}, tool="portrait-blur")
+    provenance = reply["provenance"]
+    assert (provenance["model"], provenance["backend"]) == ("isnet-quint8", "wasm")
+    assert "isnet-quint8's subject mask stands in for depth" in provenance["notes"][0]
+    in_page = np.asarray(reply["image"].convert("RGB"), dtype=np.int16)
+    reference = cpython("portrait-blur", imaging.decode(astronaut_photo).pixels,
+                        {"strength": 1.0, "model": "isnet-quint8"}).pixels.astype(np.int16)
+    assert np.abs(in_page - reference).mean() < 1.0  # same mask, same numpy blur
+
+
 @pytest.mark.parametrize("tool_id", ["denoise", "deblur"])
 def test_restoration_without_its_optional_model_says_so(app, site, astronaut, tool_id):
     """Default builds leave the MAXIM models out: the label says so and names the method."""

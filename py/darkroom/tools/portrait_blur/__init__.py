@@ -1,0 +1,105 @@
+"""Portrait blur: a lens-like background blur that grows with distance.
+
+Where the distance comes from, best first:
+
+* a depth model (your own, with Depth-Anything's interface: relative inverse depth,
+  larger = nearer), focused on the nearest part of the scene;
+* without one, ISNet's subject mask stands in for depth (the subject sharp, the rest
+  equally far), and the label says so;
+* the classical path: the scikit-image cut-out's mask, the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ...byom import Signature, TensorRule
+from ...imaging import to_float_rgb
+from ...tensors import to_input
+from .. import Output, Param, Tool, model_scale_notes
+from ..remove_background import isnet
+from . import lens
+
+#: The blur radius at strength 1, as a fraction of the photo's longer side.
+MAX_RADIUS_FRACTION = 0.03
+DEFAULT_STRENGTH = 0.5
+#: A depth model focuses where the nearest this fraction of the scene is.
+FOCUS_QUANTILE = 0.9
+
+SIGNATURE = Signature(
+    inputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
+    outputs=(TensorRule("depth", "float32", (1, "H", "W")),),
+    # ImageNet statistics, as Depth Anything's exports expect.
+    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
+    sizes={"H": 518, "W": 518},
+)
+
+
+def blur_radius(pixels: np.ndarray, strength: float) -> float:
+    """The largest blur radius in pixels for this photo and strength."""
+    return float(strength) * MAX_RADIUS_FRACTION * max(pixels.shape[:2])
+
+
+def defocus_from_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Defocus in [0, 1] from relative inverse depth (larger = nearer).
+
+    Parameters
+    ----------
+    depth : ndarray
+        float32 (h, w), any range.
+    size : (width, height)
+        The photo's size.
+
+    Returns
+    -------
+    ndarray
+        float32 (height, width): 0 at and in front of the focus plane (the nearest
+        ``1 - FOCUS_QUANTILE`` of the scene), rising to 1 at the farthest point.
+    """
+    full = np.asarray(Image.fromarray(np.asarray(depth, np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+    focus, far = np.quantile(full, FOCUS_QUANTILE), float(full.min())
+    if focus - far <= 1e-6:
+        return np.zeros_like(full)  # a flat scene: nothing to blur by distance
+    return np.clip((focus - full) / (focus - far), 0, 1).astype(np.float32)
+
+
+async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> Output:
+    radius = blur_radius(pixels, params["strength"])
+    size = (pixels.shape[1], pixels.shape[0])
+    if spec.tool == "remove-background":
+        alpha = isnet.alpha_from_outputs(spec, await infer(isnet.prepare(spec, pixels, params)), pixels)
+        notes = (f"No depth model is installed: {spec.id}'s subject mask stands in for depth, so the subject "
+                 "is sharp and everything else equally blurred.", *model_scale_notes(spec, pixels, "The mask"))
+        defocus = 1 - alpha
+    else:
+        _, _, height, width = spec.inputs[0].shape
+        rgb = np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., :3])).resize((width, height), Image.Resampling.BILINEAR))
+        outputs = await infer(to_input(spec, rgb))
+        defocus = defocus_from_depth(outputs[spec.outputs[0].name][0], size)
+        notes = (f"Depth from {spec.id}, focused on the nearest {1 - FOCUS_QUANTILE:.0%} of the scene.",
+                 *model_scale_notes(spec, pixels, "The depth map"))
+    progress(1, 1)
+    return Output(lens.lens_blur(pixels, defocus, radius), notes=notes)
+
+
+def classical(pixels: np.ndarray, params: dict) -> Output:
+    from ..remove_background.classical import estimate_alpha  # needs scikit-image
+
+    alpha = estimate_alpha(to_float_rgb(pixels))
+    return Output(lens.lens_blur(pixels, 1 - alpha, blur_radius(pixels, params["strength"])),
+                  method="the classical cut-out's subject mask as depth; disk-shaped lens blur in linear light")
+
+
+TOOL = Tool(
+    id="portrait-blur",
+    title="Portrait blur",
+    description="Blur the background like a wide-open lens, keeping the subject sharp.",
+    params=(Param("strength", "Strength", "number", DEFAULT_STRENGTH,
+                  help="How wide the background blur is (at 1, 3 % of the photo's longer side)."),),
+    # Segmentation models stand in for depth until a depth model is installed.
+    models=("isnet-quint8", "isnet-fp16"),
+    classical=classical,
+    run_model=run_model,
+    signature=SIGNATURE,
+)
