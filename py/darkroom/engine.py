@@ -96,7 +96,7 @@ def candidates(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> list[M
     requested = params.get("model", "auto")
     if requested != "auto":
         spec = models.get(requested)
-        if spec is None or spec.tool != tool.id:
+        if spec is None or (spec.tool != tool.id and requested not in tool.models):
             raise ToolError(f"Model {requested} is not available for {tool.id}.")
         if not spec.serves(params):
             wanted = ", ".join(f"{name} {value}" for name, value in spec.params.items())
