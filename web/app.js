@@ -443,7 +443,7 @@ function showFindings(data) {
   box.hidden = !data;
   if (!data) return;
   const faces = data.faces || [];
-  box.textContent = faces.length
+  box.textContent = data.tags ? `Tags: ${data.tags.join(", ")}` : faces.length
     ? `Found ${faces.length} face${faces.length > 1 ? "s" : ""}: ` + faces.map((f) => {
       const [x0, y0, x1, y1] = f.box.map(Math.round);
       return `(${x0}, ${y0})–(${x1}, ${y1})${f.score === null ? "" : ` ${Math.round(f.score * 100)}%`}`;

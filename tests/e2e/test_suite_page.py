@@ -142,6 +142,15 @@ def test_portrait_blur_in_the_page_uses_isnets_mask_for_depth_and_matches_cpytho
     assert np.abs(in_page - reference).mean() < 1.0  # same mask, same numpy blur
 
 
+def test_tag_in_the_page_shows_its_measurements(app, site, astronaut):
+    page, _ = app
+    require_classical_in_page(page.evaluate("fetch('./build.json').then((r) => r.json())"))
+    reply = run_hook(page, jpeg_bytes(astronaut), {}, tool="tag")
+    assert reply["provenance"]["path"] == "classical" and "not a content recogniser" in reply["provenance"]["method"]
+    reference = cpython("tag", imaging.decode(jpeg_bytes(astronaut)).pixels, {})
+    assert reply["data"]["tags"] == reference.data["tags"]
+
+
 @pytest.mark.parametrize("tool_id", ["denoise", "deblur"])
 def test_restoration_without_its_optional_model_says_so(app, site, astronaut, tool_id):
     """Default builds leave the MAXIM models out: the label says so and names the method."""
