@@ -215,9 +215,7 @@ async function verifiedBytes(file) {
   for (let attempt = 1; ; attempt++) {
     const { bytes, problem } = await download(file);
     if (bytes) {
-      await cache.put(key, new Response(bytes, {
-        headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
-      }));
+      await storeModel(file, bytes);
       return bytes;
     }
     if (attempt === 2) throw new VerificationError(`${file.name} ${problem} twice; it was discarded and not run`);
@@ -308,11 +306,12 @@ export async function inspectModel(bytes) {
   return found;
 }
 
-// Keeps a checked user model where verifiedBytes finds model files (it is verified
-// against its sha256 before every session, like every model).
-export async function storeUserModel(bytes, name, sha256) {
+// Keeps a model file ({name, sha256}) where verifiedBytes looks first: a verified
+// download, or a checked user model (verified against its sha256 before every session,
+// like every model).
+export async function storeModel(file, bytes) {
   const cache = await caches.open(MODEL_CACHE);
-  await cache.put(cacheKey({ name, sha256 }), new Response(bytes, {
+  await cache.put(cacheKey(file), new Response(bytes, {
     headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) },
   }));
 }

@@ -96,7 +96,7 @@ const handlers = {
     if (found.error) return { error: found.error };
     const added = JSON.parse(darkroom.register_user_model(tool, name, found.sha256, bytes.byteLength, JSON.stringify(found)));
     if (added.error) return { error: added.error };
-    await bridge.storeUserModel(bytes, `user-${found.sha256}.onnx`, found.sha256);
+    await bridge.storeModel({ name: `user-${found.sha256}.onnx`, sha256: found.sha256 }, bytes);
     return { ...added, tool, name, sha256: found.sha256, size: bytes.byteLength, found };
   },
   // User models added on earlier visits (their files are in the model cache).

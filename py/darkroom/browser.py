@@ -84,6 +84,12 @@ class BrowserRuntime:
         await self._bridge.release(session.handle)
 
 
+async def _browser_rgba(reply) -> np.ndarray:
+    """uint8 (H, W, 4) pixels of a ``bridge.decodeWithBrowser`` reply."""
+    rgba = np.frombuffer((await reply.pixels()).to_bytes(), dtype=np.uint8)
+    return rgba.reshape(int(reply.height), int(reply.width), 4)
+
+
 # Formats whose embedded ICC profile Chromium applies when it decodes them.
 BROWSER_MANAGED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
 
@@ -177,7 +183,7 @@ class BrowserApp:
         height, width = image.pixels.shape[:2]
         if hasattr(reply, "error") or (int(reply.width), int(reply.height)) != (width, height):
             return image  # keep Pillow's pixels and its note saying the profile was ignored
-        rgba = np.frombuffer((await reply.pixels()).to_bytes(), dtype=np.uint8).reshape(height, width, 4)
+        rgba = await _browser_rgba(reply)
         notes = tuple("Converted from the embedded colour profile to sRGB by the browser."
                       if note == imaging.NO_COLOUR_MANAGEMENT_NOTE else note for note in image.notes)
         return imaging.from_rgba(rgba, image.format, notes)
@@ -189,8 +195,7 @@ class BrowserApp:
                 raise imaging.ImageError("This browser cannot decode HEIC photos; export it as JPEG or PNG first.")
             raise imaging.ImageError(f"The AVIF image could not be decoded ({str(reply.error).rstrip('.')}).")
         imaging.check_dimensions((int(reply.width), int(reply.height)), max_pixels)
-        rgba = np.frombuffer((await reply.pixels()).to_bytes(), dtype=np.uint8)
-        return imaging.from_rgba(rgba.reshape(int(reply.height), int(reply.width), 4), kind,
+        return imaging.from_rgba(await _browser_rgba(reply), kind,
                                  (f"{kind} decoded by the browser (colours converted to sRGB by it).",))
 
     async def run(self, tool_id: str, blob, params_json: str):

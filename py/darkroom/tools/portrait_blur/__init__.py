@@ -16,7 +16,6 @@ from PIL import Image
 
 from ...byom import Signature, TensorRule
 from ...imaging import to_float_rgb
-from ...tensors import to_input
 from .. import Output, Param, Tool, model_scale_notes
 from ..remove_background import isnet
 from . import lens
@@ -73,9 +72,7 @@ async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> 
                  "is sharp and everything else equally blurred.", *model_scale_notes(spec, pixels, "The mask"))
         defocus = 1 - alpha
     else:
-        _, _, height, width = spec.inputs[0].shape
-        rgb = np.asarray(Image.fromarray(np.ascontiguousarray(pixels[..., :3])).resize((width, height), Image.Resampling.BILINEAR))
-        outputs = await infer(to_input(spec, rgb))
+        outputs = await infer(isnet.prepare(spec, pixels, params))  # resize to the input and normalise
         defocus = defocus_from_depth(outputs[spec.outputs[0].name][0], size)
         notes = (f"Depth from {spec.id}, focused on the nearest {1 - FOCUS_QUANTILE:.0%} of the scene.",
                  *model_scale_notes(spec, pixels, "The depth map"))
