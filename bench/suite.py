@@ -42,10 +42,23 @@ CASES = {
     "deblur": ("deblur", {}),
     "find-faces": ("find-faces", {}),
     "portrait-cutout": ("remove-background", {"subject": "portrait", "output": "mask"}),
+    "portrait-blur": ("portrait-blur", {}),
+    "new-background": ("generate-background", {}),
+    "remove-object": ("remove-object", {"mask": "painted"}),  # a block of 1 % of the photo
+    "colorize": ("colorize", {}),
+    "restore-faces": ("restore-faces", {}),
+    "tag": ("tag", {}),
+    "convert": ("convert", {"format": "webp", "quality": 80}),
 }
+#: remove-object's painted share of each side (10 % x 10 % = 1 % of the photo).
+PAINTED_SIDE = 0.1
 
 RUN = """async ([tool, b64, params]) => {
-  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const decode = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  const bytes = decode(b64);
+  for (const [name, value] of Object.entries(params)) {
+    if (value && value.png) params[name] = new Blob([decode(value.png)], { type: "image/png" });
+  }
   const started = performance.now();
   const { provenance } = await window.darkroom.run(tool, new Blob([bytes]), params);
   return { wallMs: performance.now() - started, provenance };
@@ -62,9 +75,30 @@ def photo(case: str, size: tuple[int, int]) -> bytes:
         pixels = pixels + rng.normal(0, 20, pixels.shape)
     if case == "deblur":
         pixels = ndimage.gaussian_filter(pixels, (2, 2, 0))
+    if case == "restore-faces":
+        pixels = pixels + rng.normal(0, 12, pixels.shape)
+    if case == "colorize":
+        pixels = pixels.mean(axis=2, keepdims=True).repeat(3, axis=2)
     path = Path(tempfile.mkdtemp()) / "photo.jpg"
     Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)).save(path, quality=92)
     return path.read_bytes()
+
+
+def painted(size: tuple[int, int]) -> bytes:
+    """remove-object's mask: a white block (``PAINTED_SIDE`` of each side) right of centre, as PNG."""
+    width, height = size
+    mask = np.zeros((height, width), np.uint8)
+    top, left = int(height * 0.2), int(width * 0.6)
+    mask[top:top + int(height * PAINTED_SIDE), left:left + int(width * PAINTED_SIDE)] = 255
+    path = Path(tempfile.mkdtemp()) / "mask.png"
+    Image.fromarray(mask).save(path)
+    return path.read_bytes()
+
+
+def with_masks(params: dict, size: tuple[int, int]) -> dict:
+    """``params`` with each ``"painted"`` value replaced by the mask, base64 PNG for the page."""
+    return {name: {"png": base64.b64encode(painted(size)).decode()} if value == "painted" else value
+            for name, value in params.items()}
 
 
 def phases(provenance: dict) -> str:
@@ -83,10 +117,14 @@ def bench_page(page, tool: str, params: dict, jpeg: bytes) -> dict:
 
 def bench_cli(tool: str, params: dict, jpeg: bytes) -> dict:
     flags = []
-    for name, value in params.items():
-        flags += [f"--{name}", str(value)]
     with tempfile.TemporaryDirectory() as tmp:
-        source, target = Path(tmp) / "in.jpg", Path(tmp) / "out.png"
+        for name, value in params.items():
+            if isinstance(value, dict):  # a mask: the CLI reads it from a file
+                (Path(tmp) / f"{name}.png").write_bytes(base64.b64decode(value["png"]))
+                value = Path(tmp) / f"{name}.png"
+            flags += [f"--{name}", str(value)]
+        suffix = f".{params['format']}" if "format" in params else ".png"
+        source, target = Path(tmp) / "in.jpg", Path(tmp) / f"out{suffix}"
         source.write_bytes(jpeg)
         started = time.perf_counter()
         out = subprocess.run([str(ROOT / ".venv" / "bin" / "darkroom"), tool, str(source), str(target), "--json", *flags],
@@ -119,11 +157,12 @@ def main() -> None:
         page.evaluate("window.darkroom.ready")
         for case in args.cases.split(","):
             tool, params = CASES[case]
-            page.evaluate(RUN, [tool, base64.b64encode(photo(case, (64, 64))).decode(), params])  # warm-up
+            warm_up = with_masks(params, (64, 64))
+            page.evaluate(RUN, [tool, base64.b64encode(photo(case, (64, 64))).decode(), warm_up])
             for size_name in args.sizes.split(","):
-                jpeg = photo(case, SIZES[size_name])
-                p = bench_page(page, tool, params, jpeg)
-                c = {"what": "-", "wall_s": float("nan"), "phases": "-"} if args.no_cli else bench_cli(tool, params, jpeg)
+                jpeg, sized = photo(case, SIZES[size_name]), with_masks(params, SIZES[size_name])
+                p = bench_page(page, tool, sized, jpeg)
+                c = {"what": "-", "wall_s": float("nan"), "phases": "-"} if args.no_cli else bench_cli(tool, sized, jpeg)
                 print(f"{case} | {size_name} | {p['what']} | {p['wall_s']:.2f} | {p['phases']} | {p['peak_mb']:.0f} | "
                       f"{c['what']} | {c['wall_s']:.2f} | {c['phases']}", flush=True)
         browser.close()

@@ -2,6 +2,7 @@
 // progress, the before/after view and the provenance label. All work happens in
 // worker.js; this file only talks to it and draws.
 
+import { maskPainter } from "./mask_painter.js";
 import { clearSaved, loadSaved, saveInput, saveResult } from "./saved.js";
 
 const DEFAULT_TOOL = "remove-background";
@@ -81,7 +82,7 @@ async function run(tool, blob, params = {}) {
   const withTier = { tier: chosenTier(), ...params };
   const reply = await call("run", { tool, blob, params: withTier });
   if (reply.error) throw new Error(reply.error);
-  return { blob: new Blob([reply.png], { type: "image/png" }), provenance: reply.provenance, data: reply.data };
+  return { blob: new Blob([reply.file], { type: reply.mime }), provenance: reply.provenance, data: reply.data };
 }
 
 const ready = call("hello");
@@ -138,12 +139,23 @@ function showError(message, { retry = false } = {}) {
 }
 
 // --- the tool panel, built from the tool's declared parameters ---------------------
+let painter = null; // the mask painter of a tool with a "mask" parameter
+
 function buildControls(tool) {
   const form = $(".params");
   form.replaceChildren();
+  painter?.remove();
+  painter = null;
   for (const param of tool.params) {
     const label = document.createElement("label");
     label.textContent = param.label;
+    if (param.kind === "mask") {
+      painter = maskPainter($(".compare-frame"), $(".before"));
+      painter.controls.dataset.testid = `param-${param.name}`;
+      label.title = param.help;
+      form.append(label, painter.controls);
+      continue;
+    }
     let input;
     if (param.kind === "choice") {
       input = document.createElement("select");
@@ -178,9 +190,11 @@ function buildControls(tool) {
     if (param.open_prefix) form.append(userModelPicker(tool, input));
   }
   const sync = () => {
-    const color = form.elements.color;
-    if (color) color.closest("label").hidden = form.elements.output.value !== "color";
-    if (form.elements.model) form.elements.model.disabled = form.elements.classical.checked;
+    for (const param of tool.params.filter((p) => p.shown_when)) {
+      const { param: other, values } = param.shown_when;
+      form.elements[param.name].closest("label").hidden = !values.includes(form.elements[other].value);
+    }
+    if (form.elements.model && form.elements.classical) form.elements.model.disabled = form.elements.classical.checked;
   };
   form.onchange = () => {
     sync();
@@ -190,34 +204,40 @@ function buildControls(tool) {
 }
 
 // --- your own model ----------------------------------------------------------------------
-// The models a user added, kept in localStorage ({tool, id, name, sha256, size, found});
-// their files live in the model cache, verified by sha256 before every session.
+// The models a user added, kept in localStorage ({tool, id, name, files: [{name, sha256,
+// size, found}]}); their files live in the model cache, verified by sha256 before every
+// session. Entries from before models in parts held one file's fields themselves.
 const USER_MODELS_KEY = "darkroom.userModels";
-const savedUserModels = () => JSON.parse(localStorage.getItem(USER_MODELS_KEY) || "[]");
+const savedUserModels = () => JSON.parse(localStorage.getItem(USER_MODELS_KEY) || "[]")
+  .map(({ sha256, size, found, ...model }) => (model.files ? model : { ...model, files: [{ name: model.name, sha256, size, found }] }));
 
 function userModelPicker(tool, select) {
   const box = Object.assign(document.createElement("div"), { className: "user-model" });
-  const label = Object.assign(document.createElement("label"), { textContent: "Your own model (.onnx)" });
-  const file = Object.assign(document.createElement("input"), { type: "file", accept: ".onnx" });
+  const parts = tool.model_parts || [];
+  const label = Object.assign(document.createElement("label"), {
+    textContent: parts.length ? `Your own model (${parts.length} .onnx files: ${parts.join(", ")})` : "Your own model (.onnx)",
+  });
+  const file = Object.assign(document.createElement("input"), { type: "file", accept: ".onnx", multiple: parts.length > 1 });
   file.dataset.testid = "model-file";
   const report = Object.assign(document.createElement("p"), { className: "user-model-report", textContent: `It needs ${tool.user_models}.` });
   report.dataset.testid = "model-file-report";
   file.addEventListener("change", async () => {
-    const picked = file.files[0];
-    if (!picked) return;
+    const picked = [...file.files];
+    if (!picked.length) return;
+    const name = picked.map((f) => f.name).join(" + ");
     report.classList.remove("error");
-    report.textContent = `Checking ${picked.name}…`;
+    report.textContent = `Checking ${name}…`;
     try {
-      const added = await call("addUserModel", { tool: tool.id, blob: picked, name: picked.name });
+      const added = await call("addUserModel", { tool: tool.id, blobs: picked });
       if (added.error) throw new Error(added.error);
-      const { id, name, sha256, size, found } = added;
+      const { id, files } = added;
       localStorage.setItem(USER_MODELS_KEY, JSON.stringify([...savedUserModels().filter((m) => m.id !== id),
-        { tool: tool.id, id, name, sha256, size, found }]));
+        { tool: tool.id, id, name, files }]));
       if (![...select.options].some((option) => option.value === id)) select.append(new Option(`your ${name}`, id));
       select.value = id;
       const tensors = (list) => list.map((t) => `${t.name} ${t.dtype} [${t.shape.map((d) => d || "?").join(", ")}]`).join("; ");
-      report.textContent = `${name} fits: inputs ${tensors(found.inputs)}; outputs ${tensors(found.outputs)}. ` +
-        `Stored on this device as ${id}; runs will say so.`;
+      const found = files.map((f) => `${files.length > 1 ? `${f.name}: ` : ""}inputs ${tensors(f.found.inputs)}; outputs ${tensors(f.found.outputs)}`);
+      report.textContent = `${name} fits: ${found.join(" | ")}. Stored on this device as ${id}; runs will say so.`;
     } catch (err) {
       report.classList.add("error");
       report.textContent = err.message;
@@ -231,7 +251,7 @@ function userModelPicker(tool, select) {
 function readParams(tool) {
   const form = $(".params");
   const params = {};
-  for (const param of tool.params) {
+  for (const param of tool.params.filter((p) => p.kind !== "mask")) {
     const input = form.elements[param.name];
     params[param.name] = param.kind === "bool" ? input.checked : param.kind === "number" ? Number(input.value) : input.value;
   }
@@ -267,15 +287,30 @@ function chooseTool(id) {
   warm();
 }
 
+// The tools under their group's heading, in the catalog's group order.
 function buildToolList() {
   const nav = $(".tools");
   nav.replaceChildren();
-  for (const tool of build.catalog.tools) {
-    const button = Object.assign(document.createElement("button"), { type: "button", textContent: tool.title, title: tool.description });
-    button.dataset.tool = tool.id;
-    button.dataset.testid = `tool-${tool.id}`;
-    button.addEventListener("click", () => chooseTool(tool.id));
-    nav.append(button);
+  for (const group of build.catalog.groups) {
+    // The flagship leads its group.
+    const members = build.catalog.tools.filter((tool) => tool.group === group)
+      .sort((a, b) => (b.id === DEFAULT_TOOL) - (a.id === DEFAULT_TOOL));
+    if (!members.length) continue;
+    const section = Object.assign(document.createElement("div"), { className: "tool-group" });
+    const heading = Object.assign(document.createElement("h3"), { textContent: group, id: `group-${members[0].id}` });
+    section.setAttribute("role", "group");
+    section.setAttribute("aria-labelledby", heading.id);
+    section.dataset.testid = "tool-group";
+    const buttons = Object.assign(document.createElement("div"), { className: "tool-buttons" });
+    for (const tool of members) {
+      const button = Object.assign(document.createElement("button"), { type: "button", textContent: tool.title, title: tool.description });
+      button.dataset.tool = tool.id;
+      button.dataset.testid = `tool-${tool.id}`;
+      button.addEventListener("click", () => chooseTool(tool.id));
+      buttons.append(button);
+    }
+    section.append(heading, buttons);
+    nav.append(section);
   }
 }
 
@@ -302,6 +337,7 @@ function setInput(blob, name, { restoring = false } = {}) {
   before.onload = () => $(".dims").textContent = `${current.name} — ${before.naturalWidth} × ${before.naturalHeight}`;
   $(".after").hidden = true;
   $(".split").hidden = true;
+  painter?.show(true);
   $(".compare").hidden = false;
   $(".stage").classList.add("has-image");
   $("[data-testid=run]").disabled = !toolSpec;
@@ -400,7 +436,13 @@ async function runCurrent(overrides = {}) {
   showError("");
   showProgress({ stage: "run", message: "Working…" });
   try {
-    const { blob, provenance, data } = await run(toolSpec.id, current.blob, { ...readParams(toolSpec), ...overrides });
+    const params = { ...readParams(toolSpec), ...overrides };
+    const mask = toolSpec.params.find((p) => p.kind === "mask");
+    if (mask && painter) {
+      const painted = await painter.blob();
+      if (painted) params[mask.name] = painted;
+    }
+    const { blob, provenance, data } = await run(toolSpec.id, current.blob, params);
     const result = { blob, provenance, data, tool: toolSpec.id };
     await showResult(result);
     keep(saveResult(result));
@@ -424,6 +466,7 @@ async function showResult({ blob, provenance, data }) {
   });
   after.hidden = false;
   $(".split").hidden = false;
+  painter?.show(false);
   const label = $("[data-testid=provenance]");
   label.textContent = provenance.label;
   label.dataset.provenance = JSON.stringify(provenance);
@@ -431,9 +474,22 @@ async function showResult({ blob, provenance, data }) {
   describeProvenance(provenance);
   showFindings(data);
   const download = $("[data-testid=download]");
+  const [kind, extension] = FILE_KINDS[blob.type] || ["PNG", "png"];
   download.href = resultUrl;
-  download.download = `${current.name.replace(/\.[^.]+$/, "")}-${toolSpec.id}.png`;
+  download.download = `${current.name.replace(/\.[^.]+$/, "")}-${provenance.tool}.${extension}`;
+  const share = current.blob.size ? ` (${Math.round((100 * blob.size) / current.blob.size)} % of the original's ${formatBytes(current.blob.size)})` : "";
+  download.textContent = `Download ${kind} · ${formatBytes(blob.size)}`;
+  download.title = `${formatBytes(blob.size)}${share}`;
+  $("[data-testid=result-size]").textContent = `${kind}, ${formatBytes(blob.size)}${share}`;
   $(".result").hidden = false;
+}
+
+const FILE_KINDS = { "image/png": ["PNG", "png"], "image/jpeg": ["JPEG", "jpg"], "image/webp": ["WebP", "webp"], "image/avif": ["AVIF", "avif"] };
+
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10240 ? 1 : 0)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 // What a tool found besides its image (face boxes), in words; the JSON stays on the element.
@@ -443,7 +499,9 @@ function showFindings(data) {
   box.hidden = !data;
   if (!data) return;
   const faces = data.faces || [];
-  box.textContent = data.tags ? `Tags: ${data.tags.join(", ")}` : faces.length
+  // A model's tags carry their probability; plain measurements have none.
+  const tag = (name) => (data.scores && name in data.scores ? `${name} (${Math.round(data.scores[name] * 100)} %)` : name);
+  box.textContent = data.tags ? `Tags: ${data.tags.map(tag).join(", ") || "none above the threshold"}` : faces.length
     ? `Found ${faces.length} face${faces.length > 1 ? "s" : ""}: ` + faces.map((f) => {
       const [x0, y0, x1, y1] = f.box.map(Math.round);
       return `(${x0}, ${y0})–(${x1}, ${y1})${f.score === null ? "" : ` ${Math.round(f.score * 100)}%`}`;

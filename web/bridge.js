@@ -343,7 +343,7 @@ export async function loadModel(specJson, backend) {
   }
 }
 
-const DTYPES = { f: "float32", "<f": "float32", b: "int8", B: "uint8", i: "int32", "<i": "int32" };
+const DTYPES = { f: "float32", "<f": "float32", b: "int8", B: "uint8", i: "int32", "<i": "int32", q: "int64", "<q": "int64" };
 
 // `feeds` maps input names to PyProxies of numpy arrays; their memory is read in
 // place (no copy on this side), and released once onnxruntime has taken its copy.
@@ -366,7 +366,7 @@ export async function run(handle, feeds, outputNames) {
     const results = await session.run(tensors, outputNames);
     const outputs = {};
     for (const name of outputNames) {
-      outputs[name] = { data: results[name].data, dims: Array.from(results[name].dims) };
+      outputs[name] = { data: results[name].data, dims: Array.from(results[name].dims), type: results[name].type };
     }
     return { outputs };
   } catch (err) {

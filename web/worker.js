@@ -88,31 +88,41 @@ const handlers = {
     const { darkroom } = await booted;
     return darkroom.warm(tool, tier || "auto", JSON.stringify(params || {}));
   },
-  // A user's own model for `tool`: read, checked against the tool, stored; or {error}.
-  async addUserModel({ tool, blob, name }) {
+  // A user's own model for `tool` (a File, or one a part for a model in parts): read,
+  // checked against the tool, stored; or {error}.
+  async addUserModel({ tool, blobs }) {
     const { darkroom } = await booted;
-    const bytes = new Uint8Array(await blob.arrayBuffer());
-    const found = await bridge.inspectModel(bytes);
-    if (found.error) return { error: found.error };
-    const added = JSON.parse(darkroom.register_user_model(tool, name, found.sha256, bytes.byteLength, JSON.stringify(found)));
+    const files = [];
+    for (const blob of blobs) {
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const found = await bridge.inspectModel(bytes);
+      if (found.error) return { error: blobs.length > 1 ? `${blob.name}: ${found.error}` : found.error };
+      files.push({ name: blob.name, sha256: found.sha256, size: bytes.byteLength, found, bytes });
+    }
+    const described = files.map(({ bytes, ...file }) => file);
+    const added = JSON.parse(darkroom.register_user_model(tool, JSON.stringify(described)));
     if (added.error) return { error: added.error };
-    await bridge.storeModel({ name: `user-${found.sha256}.onnx`, sha256: found.sha256 }, bytes);
-    return { ...added, tool, name, sha256: found.sha256, size: bytes.byteLength, found };
+    for (const file of files) await bridge.storeModel({ name: `user-${file.sha256}.onnx`, sha256: file.sha256 }, file.bytes);
+    return { ...added, tool, files: described };
   },
   // User models added on earlier visits (their files are in the model cache).
   async registerUserModels({ models }) {
     const { darkroom } = await booted;
-    return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, m.name, m.sha256, m.size, JSON.stringify(m.found))));
+    return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, JSON.stringify(m.files))));
   },
   injectFault({ where, model }) {
     bridge.injectFault(where, model);
     return where;
   },
+  // A Blob among the params (a painted mask) travels beside the JSON.
   async run({ tool, blob, params }) {
     const { darkroom } = await booted;
-    const reply = await darkroom.run(tool, blob, JSON.stringify(params || {}));
+    const entries = Object.entries(params || {});
+    const blobs = Object.fromEntries(entries.filter(([, value]) => value instanceof Blob));
+    const plain = Object.fromEntries(entries.filter(([, value]) => !(value instanceof Blob)));
+    const reply = await darkroom.run(tool, blob, JSON.stringify(plain), blobs);
     if (reply.error) return { error: reply.error };
-    return { png: reply.png, provenance: JSON.parse(reply.provenance), data: JSON.parse(reply.data) };
+    return { file: reply.file, mime: reply.mime, provenance: JSON.parse(reply.provenance), data: JSON.parse(reply.data) };
   },
 };
 
@@ -120,7 +130,7 @@ self.onmessage = async ({ data }) => {
   const { id, op, ...args } = data;
   try {
     const value = await handlers[op](args);
-    post({ id, ok: true, value }, value && value.png ? [value.png.buffer] : []);
+    post({ id, ok: true, value }, value && value.file ? [value.file.buffer] : []);
   } catch (err) {
     // A Python traceback's last line names the failure; the whole of it goes to the console.
     console.error(err);

@@ -25,6 +25,10 @@ def _js_object(value):
     return to_js(value, dict_converter=Object.fromEntries)
 
 
+#: onnxruntime-web's tensor types as numpy dtypes.
+_NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8}
+
+
 def _raise_for(reply: dict) -> None:
     error = reply.get("error")
     if error:
@@ -76,7 +80,10 @@ class BrowserRuntime:
         result = {}
         for name in outputs:
             out = getattr(reply.outputs, name)
-            result[name] = np.frombuffer(out.data.to_bytes(), dtype=np.float32).reshape(out.dims.to_py())
+            dtype = _NUMPY_DTYPES.get(str(out.type))
+            if dtype is None:
+                raise RuntimeFailure(f"output {name} is {out.type}, which no tool reads")
+            result[name] = np.frombuffer(out.data.to_bytes(), dtype=dtype).reshape(out.dims.to_py())
         return result
 
     async def release(self, session):
@@ -130,32 +137,38 @@ class BrowserApp:
         tool = self.tools[tool_id]
         try:
             params = tool.resolve(json.loads(params_json))
-            usable = [] if params["classical"] else candidates(tool, params, self.models)
+            usable = [] if params.get("classical") else candidates(tool, params, self.models)
         except (ValueError, ToolError):
             return ""  # the run will say what is wrong
         for attempt in self.runtime.plan(usable, self.tier(tier_name)):
             if not attempt.skip:
                 try:
-                    await self.runtime.load(attempt.spec, attempt.backend)
+                    for part in (attempt.spec.parts or {None: attempt.spec}).values():
+                        await self.runtime.load(part, attempt.backend)
                 except (ModelError, RuntimeFailure):
                     pass
                 return attempt.name
         return ""
 
-    def register_user_model(self, tool_id: str, filename: str, sha256: str, size: int, found_json: str) -> str:
-        """Check a user's model (its tensors as onnxruntime-web read them) against the
-        tool's signature and make it runnable as ``params["model"]``.
+    def register_user_model(self, tool_id: str, files_json: str) -> str:
+        """Check a user's model against the tool's signature and make it runnable as
+        ``params["model"]``.
+
+        ``files_json``: a list of ``{"name", "sha256", "size", "found": {"inputs",
+        "outputs"}}``, each file's tensors as onnxruntime-web read them (one file a part
+        for a model in parts).
 
         Returns JSON: ``{"id", "title"}``, or ``{"error"}`` with the reason it does not fit.
         """
         tool = self.tools.get(tool_id)
         if tool is None or tool.signature is None:
             return json.dumps({"error": f"{tool_id} does not take your own models."})
-        found = json.loads(found_json)
-        inputs, outputs = (tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in found[kind])
-                           for kind in ("inputs", "outputs"))
+        files = [byom.UserFile(f["name"], f["sha256"], int(f["size"]),
+                               *(tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in f["found"][kind])
+                                 for kind in ("inputs", "outputs")))
+                 for f in json.loads(files_json)]
         try:
-            spec = byom.user_spec(tool.id, tool.signature, filename, sha256, int(size), inputs, outputs)
+            spec = byom.user_spec(tool.id, tool.signature, files)
         except ModelError as exc:
             return json.dumps({"error": str(exc)})
         self.models[spec.id] = spec
@@ -186,7 +199,7 @@ class BrowserApp:
         rgba = await _browser_rgba(reply)
         notes = tuple("Converted from the embedded colour profile to sRGB by the browser."
                       if note == imaging.NO_COLOUR_MANAGEMENT_NOTE else note for note in image.notes)
-        return imaging.from_rgba(rgba, image.format, notes)
+        return imaging.from_rgba(rgba, image.format, notes, image.exif)
 
     async def _decode_heif(self, blob, kind: str, max_pixels: int) -> imaging.Decoded:
         reply = await self._bridge.decodeWithBrowser(blob)
@@ -198,13 +211,14 @@ class BrowserApp:
         return imaging.from_rgba(await _browser_rgba(reply), kind,
                                  (f"{kind} decoded by the browser (colours converted to sRGB by it).",))
 
-    async def run(self, tool_id: str, blob, params_json: str):
+    async def run(self, tool_id: str, blob, params_json: str, blobs=None):
         """Run a tool on an image file (a JS Blob), read only once its size is allowed.
 
         ``params_json`` may hold, besides the tool's parameters, ``tier`` (a tier name)
-        and ``limits`` (``{"maxMegapixels": float, "maxMegabytes": float}``).
+        and ``limits`` (``{"maxMegapixels": float, "maxMegabytes": float}``). ``blobs``
+        (a JS object) holds the values of "mask" parameters as image files.
 
-        Returns a JS object: ``{png: Uint8Array, provenance: str, data: str}`` on success
+        Returns a JS object: ``{file: Uint8Array, mime: str, provenance: str, data: str}`` on success
         (``data``: the tool's findings as JSON, ``"null"`` when it has none),
         ``{error: str}`` when the input or the tool cannot produce a result.
         """
@@ -227,6 +241,11 @@ class BrowserApp:
                 imaging.check_file_size(int(blob.size), max_bytes)
                 data = (await blob.arrayBuffer()).to_bytes()
                 image = await self._decode(blob, data, max_pixels, max_bytes)
+                size = (image.pixels.shape[1], image.pixels.shape[0])
+                for param in tool.params:
+                    if param.kind == "mask" and blobs is not None and hasattr(blobs, param.name):
+                        painted = (await getattr(blobs, param.name).arrayBuffer()).to_bytes()
+                        params[param.name] = imaging.decode_mask(painted, size)
 
             def work_progress(done: int, total: int) -> None:
                 self._report(_js_object({"stage": "work", "done": done, "total": total,
@@ -235,9 +254,10 @@ class BrowserApp:
             result = await run_tool(tool, image, params, runtime=self.runtime, models=self.models, tier=tier,
                                     watch=watch, load_packages=self._load_packages, progress=work_progress)
             with watch.phase("encode"):
-                png = imaging.encode_png(result.pixels)
+                written, mime, notes = imaging.encode(result.pixels, result.encoding, image.exif)
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
+        result.provenance.notes += notes
         result.provenance.timings_ms = watch.finish()
-        return _js_object({"png": memoryview(png), "provenance": result.provenance.to_json(),
+        return _js_object({"file": memoryview(written), "mime": mime, "provenance": result.provenance.to_json(),
                            "data": json.dumps(result.data)})

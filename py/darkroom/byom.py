@@ -11,6 +11,8 @@ what differs. The label names the model ``user:<name>@<sha256 prefix>``.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -59,6 +61,30 @@ class Signature:
     def describe(self) -> str:
         return ("inputs " + "; ".join(r.describe() for r in self.inputs)
                 + " — outputs " + "; ".join(r.describe() for r in self.outputs))
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A model in several ONNX files (e.g. CLIP's image and text encoders), one
+    :class:`Signature` a part, by part name. The user picks the files in any order; each
+    is matched to the part it fits."""
+
+    parts: dict[str, Signature]
+
+    def describe(self) -> str:
+        return " | ".join(f"{name} part: {signature.describe()}" for name, signature in self.parts.items())
+
+
+@dataclass(frozen=True)
+class UserFile:
+    """One file of a user's model as a host read it: its name (for the label), sha256,
+    size and the tensors it declares (``0`` for an open dimension)."""
+
+    filename: str
+    sha256: str
+    size: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
 
 
 def _describe_found(tensors: tuple[TensorSpec, ...]) -> str:
@@ -129,38 +155,73 @@ def user_model_id(filename: str, sha256: str) -> str:
     return f"{USER_PREFIX}{_SAFE_NAME.sub('_', stem) or 'model'}@{sha256[:12]}"
 
 
-def user_spec(tool_id: str, signature: Signature, filename: str, sha256: str, size: int,
-              inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> ModelSpec:
-    """A ``ModelSpec`` for a user's file that :func:`check` accepted.
+def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile]) -> ModelSpec:
+    """A ``ModelSpec`` for a user's model: one file for a :class:`Signature`, one a
+    part for :class:`Parts` (matched to the parts they fit, in any order).
 
     Parameters
     ----------
     tool_id : str
-    signature : Signature
-    filename : str
-        As the user named it (only for the label).
-    sha256, size
-        Of the file's bytes, computed by the host that read them.
-    inputs, outputs : tuple of TensorSpec
-        As the file declares them.
+    signature : Signature or Parts
+    files : list of UserFile
+        As the host read them (sha256 and size of the bytes it will store).
 
     Raises
     ------
     ModelError
-        The file does not fit the signature.
+        The files do not fit: a wrong count, or a file that fits no part (the message
+        says what each part needs and what differs).
     """
-    sizes = check(signature, inputs, outputs)
-    model_id = user_model_id(filename, sha256)
+    if isinstance(signature, Signature):
+        if len(files) != 1:
+            raise ModelError(f"This tool takes one model file, not {len(files)}.")
+        return _file_spec(tool_id, signature, files[0], user_model_id(files[0].filename, files[0].sha256))
+    names = list(signature.parts)
+    if len(files) != len(names):
+        raise ModelError(f"This model comes in {len(names)} files ({', '.join(names)}); you picked {len(files)}.")
+    fits = {(name, i): _fit(signature.parts[name], f) for name in names for i, f in enumerate(files)}
+    for order in itertools.permutations(range(len(files))):
+        if all(fits[name, i] is None for name, i in zip(names, order)):
+            break
+    else:
+        for name in names:  # the first part no file fits, with each file's difference
+            if all(fits[name, i] is not None for i in range(len(files))):
+                why = "; ".join(f"{f.filename}: {fits[name, i]}" for i, f in enumerate(files))
+                raise ModelError(f"No file fits the {name} part ({signature.parts[name].describe()}): {why}.")
+        raise ModelError("The files do not fit the parts one to one: " + signature.describe())
+    chosen = [files[i] for i in order]
+    combined = hashlib.sha256("".join(f.sha256 for f in chosen).encode()).hexdigest()
+    model_id = user_model_id(chosen[0].filename, combined)
+    parts = {name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}") for name, f in zip(names, chosen)}
+    return ModelSpec(
+        id=model_id, tool=tool_id, title=f"Your model {' + '.join(f.filename for f in chosen)}", variant="user",
+        files=tuple(spec.files[0] for spec in parts.values()), inputs=(), outputs=(),
+        normalisation=dict(signature.parts[names[0]].normalisation), license="supplied by the user",
+        source={"user": [f.filename for f in chosen]}, backends=USER_BACKENDS, parts=parts,
+    )
+
+
+def _fit(signature: Signature, file: UserFile) -> str | None:
+    """``None`` when ``file`` fits ``signature``, else what differs."""
+    try:
+        check(signature, file.inputs, file.outputs)
+    except ModelError as exc:
+        return str(exc).split(". The tool needs")[0].removeprefix("This model does not fit: ")
+    return None
+
+
+def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str) -> ModelSpec:
+    sizes = check(signature, file.inputs, file.outputs)
     return ModelSpec(
         id=model_id,
         tool=tool_id,
-        title=f"Your model {filename}",
+        title=f"Your model {file.filename}",
         variant="user",
-        files=(ModelFile(f"user-{sha256}.onnx", size, sha256),),
-        inputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.inputs, inputs)),
-        outputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.outputs, outputs)),
+        files=(ModelFile(f"user-{file.sha256}.onnx", file.size, file.sha256),),
+        inputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.inputs, file.inputs)),
+        outputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.outputs, file.outputs)),
         normalisation=dict(signature.normalisation),
         license="supplied by the user",
-        source={"user": filename},
+        source={"user": file.filename},
         backends=USER_BACKENDS,
     )

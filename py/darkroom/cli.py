@@ -14,7 +14,7 @@ from pathlib import Path
 from . import byom, imaging, models
 from .engine import ToolError, candidates, run_tool
 from .provenance import Stopwatch
-from .runtime import CpuRuntime, read_signature
+from .runtime import CpuRuntime, add_user_model
 from .tiers import DEFAULT as DEFAULT_TIER
 from .tools import ParamError, Tool, registry
 
@@ -23,7 +23,8 @@ def _add_tool_command(commands, tool: Tool) -> None:
     parser = commands.add_parser(tool.id, help=tool.description, description=tool.description)
     # dest names differ from tool params (remove-background has an "output" param).
     parser.add_argument("source", metavar="IN", type=Path, help="image to read")
-    parser.add_argument("destination", metavar="OUT", type=Path, help="PNG to write")
+    written = "image to write (its extension picks the format)" if _format_param(tool) else "PNG to write"
+    parser.add_argument("destination", metavar="OUT", type=Path, help=written)
     parser.add_argument("--json", action="store_true", help="print the provenance as JSON on the last line")
     parser.add_argument("--max-megapixels", type=_positive, default=imaging.DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
                         help="refuse larger images, judged from the file header (default: %(default)g)")
@@ -32,7 +33,11 @@ def _add_tool_command(commands, tool: Tool) -> None:
     for param in tool.all_params():
         flag = f"--{param.name}"
         if param.kind == "bool":
-            parser.add_argument(flag, action="store_true", default=None, help=param.help)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{param.help} (default: {'on' if param.default else 'off'})")
+        elif param.kind == "mask":
+            parser.add_argument(flag, type=Path, metavar="IMAGE", default=None,
+                                help=f"{param.help} (an image the photo's size: white or opaque = painted)")
         elif param.kind == "number":
             parser.add_argument(flag, type=float, metavar=param.name.upper(), default=None,
                                 help=f"{param.help} ({param.minimum:g} to {param.maximum:g}, default: {param.default:g})")
@@ -40,8 +45,9 @@ def _add_tool_command(commands, tool: Tool) -> None:
             parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
                                 default=None, help=f"{param.help} (default: {param.default})")
     if tool.signature:
-        parser.add_argument("--model-file", type=Path, metavar="ONNX",
-                            help=f"run your own ONNX model; it must have {tool.signature.describe()}")
+        several = " (once a part: --model-file A --model-file B)" if isinstance(tool.signature, byom.Parts) else ""
+        parser.add_argument("--model-file", type=Path, metavar="ONNX", action="append",
+                            help=f"run your own ONNX model{several}; it must have {tool.signature.describe()}")
     parser.set_defaults(handler=_run_tool_command, tool=tool)
 
 
@@ -55,24 +61,33 @@ def _positive(text: str) -> float:
 def _run_tool_command(args) -> int:
     tool: Tool = args.tool
     given = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
+    format_param = _format_param(tool)
+    if format_param and format_param.name not in given:
+        given[format_param.name] = _format_from_suffix(args.destination, format_param)
     manifest = models.load_manifest()
     runtime = CpuRuntime()
     watch = Stopwatch()
     try:
         if getattr(args, "model_file", None):
-            spec = _user_model(tool, args.model_file)
+            spec = add_user_model(tool.id, tool.signature, args.model_file)
             manifest, given["model"] = {**manifest, spec.id: spec}, spec.id
-        params = tool.resolve(given)
-        if tool.models and not params["classical"] and not params["model"].startswith(byom.USER_PREFIX):
-            manifest = _installed_view(tool, params, manifest, runtime)
         max_pixels, max_bytes = imaging.limits(args.max_megapixels, args.max_megabytes)
         with watch.phase("decode"):
             imaging.check_file_size(args.source.stat().st_size, max_bytes)
             image = imaging.decode(args.source.read_bytes(), max_pixels=max_pixels, max_bytes=max_bytes)
+            size = (image.pixels.shape[1], image.pixels.shape[0])
+            for param in tool.params:
+                if param.kind == "mask" and param.name in given:
+                    given[param.name] = imaging.decode_mask(given[param.name].read_bytes(), size)
+        params = tool.resolve(given)
+        if tool.models and not params["classical"] and not params["model"].startswith(byom.USER_PREFIX):
+            manifest = _installed_view(tool, params, manifest, runtime)
         result = asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,
                                       tier=DEFAULT_TIER, watch=watch))
         with watch.phase("encode"):
-            args.destination.write_bytes(imaging.encode_png(result.pixels))
+            written, _, notes = imaging.encode(result.pixels, result.encoding, image.exif)
+            args.destination.write_bytes(written)
+        result.provenance.notes += notes
     except OSError as exc:
         return _fail(f"cannot access {exc.filename}: {exc.strerror}")
     except (imaging.ImageError, ToolError, ParamError, models.ModelError) as exc:
@@ -86,20 +101,16 @@ def _run_tool_command(args) -> int:
     return 0
 
 
-def _user_model(tool: Tool, path: Path) -> models.ModelSpec:
-    """The user's ONNX file checked against ``tool``'s signature and kept in the cache.
+def _format_param(tool: Tool):
+    """The tool's ``format`` choice (convert's), or ``None``."""
+    return next((p for p in tool.params if p.name == "format" and p.kind == "choice"), None)
 
-    Raises
-    ------
-    ModelError
-        Unreadable, or it does not fit (the message says what differs).
-    """
-    size = path.stat().st_size  # a missing file is an OSError: "cannot access ..."
-    inputs, outputs = read_signature(path)
-    sha256 = models.sha256_file(path)
-    spec = byom.user_spec(tool.id, tool.signature, path.name, sha256, size, inputs, outputs)
-    models.store_user_model(path, sha256)
-    return spec
+
+def _format_from_suffix(path: Path, param) -> str:
+    """The output format OUT's extension names (``.jpg`` -> ``jpeg``), else the default."""
+    suffix = path.suffix.lower().lstrip(".")
+    named = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif"}.get(suffix)
+    return named if named in param.choices else param.default
 
 
 def _installed_view(tool, params, manifest, runtime):

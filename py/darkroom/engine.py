@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from .imaging import Decoded
+from .imaging import PNG, Decoded, Encoding
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
@@ -25,12 +25,14 @@ class ToolError(RuntimeError):
 class Result:
     """An output image (uint8, (H, W), (H, W, 3) or (H, W, 4)) and how it was made.
 
-    ``data`` holds a tool's JSON-able findings (e.g. face boxes), or ``None``.
+    ``data`` holds a tool's JSON-able findings (e.g. face boxes), or ``None``;
+    ``encoding`` how the host writes the file.
     """
 
     pixels: np.ndarray
     provenance: Provenance
     data: dict | None = None
+    encoding: Encoding = PNG
 
 
 def _size(pixels: np.ndarray) -> tuple[int, int]:
@@ -47,15 +49,15 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
     Timings stay disjoint for the label: ``load``, ``infer`` (summed over every run of
     the network, e.g. per tile) and ``process`` (pre/post-processing and tiling).
     """
-    spec = attempt.spec
+    parts = attempt.spec.parts or {None: attempt.spec}
     with watch.phase("load"):
-        session = await runtime.load(spec, attempt.backend)
-    names = [o.name for o in spec.outputs]
+        sessions = {name: await runtime.load(part, attempt.backend) for name, part in parts.items()}
 
-    async def infer(feeds):
+    async def infer(feeds, part=None):
+        session = sessions[part]
         with watch.phase("infer"):
             try:
-                return await runtime.run(session, feeds, names)
+                return await runtime.run(session, feeds, [o.name for o in parts[part].outputs])
             except RuntimeFailure:
                 await runtime.release(session)  # e.g. a lost GPU device: the next run starts afresh
                 raise
@@ -69,10 +71,10 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
 
     infer_before = watch.timings_ms.get("infer", 0.0)
     started = time.perf_counter()
-    output = _as_output(await tool.run_model(spec, infer, pixels, params, counting_progress))
+    output = _as_output(await tool.run_model(attempt.spec, infer, pixels, params, counting_progress))
     elapsed = (time.perf_counter() - started) * 1000 - (watch.timings_ms.get("infer", 0.0) - infer_before)
     watch.add("process", max(elapsed, 0.0))
-    if tiles > 1:
+    if tiles > 1 and not output.parts_noted:
         output.notes = (f"Processed in {tiles} overlapping tiles, blended at the seams.", *output.notes)
     return output
 
@@ -160,15 +162,20 @@ async def run_tool(
     provenance = Provenance(tool=tool.id, tier=tier.name, tier_overridden=tier.overridden,
                             tier_reasons=list(tier.reasons), input_size=_size(pixels), notes=list(image.notes))
 
-    if params["classical"]:
+    if params.get("classical"):
         reason = "Classical path requested."
-    elif not tool.models:
-        reason = "This tool has no AI model yet."
+    elif tool.run_model is None:
+        reason = None  # a tool with no model path falls back from nothing
+    elif not tool.models and params.get("model", "auto") == "auto":
+        reason = f"No {tool.id} model ships with Darkroom; you can add your own ONNX model."
     elif runtime is None:
         reason = "No model runtime on this host."
     elif not (usable := candidates(tool, params, models)):
         reason = f"No {tool.id} model for these settings is installed here."
     else:
+        if load_packages and tool.model_packages:
+            with watch.phase("packages"):
+                await load_packages(tool.model_packages)
         attempts = runtime.plan(usable, tier)
         chain = provenance.fallback_chain
         for attempt in attempts:
@@ -188,14 +195,14 @@ async def run_tool(
             provenance.output_size = _size(output.pixels)
             provenance.notes += output.notes
             provenance.timings_ms = dict(watch.timings_ms)
-            return Result(output.pixels, provenance, output.data)
+            return Result(output.pixels, provenance, output.data, output.encoding)
         if chain:
             reason = f"No model could run ({'; '.join(chain)})."
         else:
             reason = f"The {tier.name} tier runs no model here: {' '.join(tier.reasons)}"
 
     try:
-        if load_packages:
+        if load_packages and tool.classical_packages:
             with watch.phase("packages"):
                 await load_packages(tool.classical_packages)
         with watch.phase("classical"):
@@ -203,10 +210,11 @@ async def run_tool(
             output = _as_output(await output if inspect.isawaitable(output) else output)
     except ImportError as exc:
         raise ToolError(f"{reason} The classical fallback is not available here either ({exc}).") from exc
-    provenance.reason = reason if params["classical"] else f"{reason} Ran the classical fallback instead."
-    provenance.backend = "python"
+    if reason:
+        provenance.reason = reason if params.get("classical") else f"{reason} Ran the classical fallback instead."
+    provenance.backend, provenance.library = "python", tool.library
     provenance.method = output.method
     provenance.output_size = _size(output.pixels)
     provenance.notes += output.notes
     provenance.timings_ms = dict(watch.timings_ms)
-    return Result(output.pixels, provenance, output.data)
+    return Result(output.pixels, provenance, output.data, output.encoding)

@@ -1,4 +1,4 @@
-"""Decode untrusted image files into sRGB pixel arrays, and encode PNGs.
+"""Decode untrusted image files into sRGB pixel arrays, and encode the results.
 
 This module is the only place where Darkroom touches Pillow's file readers.
 Everything it returns is a plain, C-contiguous ``uint8`` numpy array in sRGB
@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, features
 
 DEFAULT_MAX_PIXELS: int = 100_000_000
 # A 100 MP 16-bit RGBA TIFF is 800 MB; anything much above this would not fit a page's memory anyway.
@@ -109,11 +109,15 @@ class Decoded:
         Pillow's format name, e.g. ``"PNG"`` or ``"JPEG"``.
     notes : tuple of str
         Plain sentences describing what was done to the image on the way in.
+    exif : bytes
+        The file's EXIF block with its orientation set to upright (the pixels are), for
+        an output that keeps metadata; empty when the file had none.
     """
 
     pixels: np.ndarray
     format: str
     notes: tuple[str, ...]
+    exif: bytes = b""
 
 
 def limits(max_megapixels: float | None = None, max_megabytes: float | None = None) -> tuple[int, int]:
@@ -200,6 +204,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int 
             check_dimensions(img.size, max_pixels)
             sixteen_bit = _has_sixteen_bit_samples(img)
             frame_note = _load(img)
+            exif = _upright_exif(img)
             try:
                 final, notes = _develop(img, sixteen_bit=sixteen_bit)
                 pixels = _to_array(final)
@@ -207,7 +212,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int 
                 raise ImageError(OUT_OF_MEMORY_MESSAGE) from err
     if frame_note:
         notes.insert(0, frame_note)
-    return Decoded(pixels=pixels, format=img.format or "", notes=tuple(notes))
+    return Decoded(pixels=pixels, format=img.format or "", notes=tuple(notes), exif=exif)
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -239,6 +244,144 @@ def encode_png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
+
+
+#: Output formats: name -> (Pillow format, MIME type, file extension). AVIF joins when
+#: Pillow itself writes it (11.2+; not the pinned 10.2 in Pyodide, nor Chromium's canvas).
+#: Pillow's own feature list, not a plugin some process happened to import, so the page's
+#: catalog (built in CPython) and Pyodide agree.
+OUTPUT_FORMATS: dict[str, tuple[str, str, str]] = {
+    "jpeg": ("JPEG", "image/jpeg", "jpg"), "png": ("PNG", "image/png", "png"),
+    "webp": ("WEBP", "image/webp", "webp"),
+    **({"avif": ("AVIF", "image/avif", "avif")} if "avif" in features.modules else {}),
+}
+# What an EXIF block may say about the photographer, by tag: (name, IFD or None).
+_EXIF_SUBJECTS: dict[str, tuple[tuple[int, int | None], ...]] = {
+    "camera": ((0x010F, None), (0x0110, None)),  # Make, Model
+    "date taken": ((0x0132, None), (0x9003, 0x8769)),  # DateTime, DateTimeOriginal
+    "GPS location": ((0x8825, None),),  # GPSInfo IFD pointer
+    "owner or author": ((0x013B, None), (0x8298, None), (0xA430, 0x8769)),  # Artist, Copyright, CameraOwnerName
+}
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a result is written.
+
+    Attributes
+    ----------
+    format : str
+        A key of ``OUTPUT_FORMATS``.
+    quality : int
+        1..100 for the lossy formats (JPEG, WebP, AVIF); PNG is lossless and ignores it.
+    keep_metadata : bool
+        Write the input's EXIF block (upright) into the file; otherwise none.
+    """
+
+    format: str = "png"
+    quality: int = 90
+    keep_metadata: bool = False
+
+
+#: Tools' default: a fast lossless PNG with no metadata.
+PNG = Encoding()
+
+
+def encode(pixels: np.ndarray, encoding: Encoding = PNG, exif: bytes = b"") -> tuple[bytes, str, tuple[str, ...]]:
+    """Write pixels in ``encoding``'s format.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        ``uint8`` (H, W), (H, W, 3) or (H, W, 4).
+    encoding : Encoding
+    exif : bytes
+        The input's EXIF block (``Decoded.exif``), written only when ``encoding`` keeps
+        metadata.
+
+    Returns
+    -------
+    data : bytes
+    mime : str
+    notes : tuple of str
+        Sentences for the label: transparency flattened, metadata kept or removed.
+
+    Raises
+    ------
+    ValueError
+        An unknown format, or pixels ``encode_png`` would refuse.
+    """
+    if encoding == PNG:
+        return encode_png(pixels), "image/png", ()
+    if encoding.format not in OUTPUT_FORMATS:
+        raise ValueError(f"Cannot write {encoding.format}; this build writes {', '.join(OUTPUT_FORMATS)}.")
+    pillow_format, mime, _ = OUTPUT_FORMATS[encoding.format]
+    img = Image.fromarray(np.ascontiguousarray(pixels))
+    notes = []
+    if pillow_format == "JPEG" and img.mode == "RGBA":
+        # JPEG has no transparency: what was see-through becomes white, as in most viewers.
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img).convert("RGB")
+        notes.append("JPEG has no transparency: transparent areas were flattened onto white.")
+    subjects = describe_exif(exif)
+    if encoding.keep_metadata and exif:
+        notes.append(f"Metadata kept{': ' + ', '.join(subjects) if subjects else ''}.")
+    elif subjects:
+        notes.append(f"Metadata removed: {', '.join(subjects)}.")
+    # zlib level 6: most of level 9's saving at a fraction of its time on large photos.
+    options = {"quality": encoding.quality} if pillow_format != "PNG" else {"compress_level": 6}
+    if encoding.keep_metadata and exif:
+        options["exif"] = exif
+    buffer = io.BytesIO()
+    img.save(buffer, format=pillow_format, **options)
+    return buffer.getvalue(), mime, tuple(notes)
+
+
+def describe_exif(exif: bytes) -> list[str]:
+    """What an EXIF block reveals, in words (e.g. ``["camera", "GPS location"]``)."""
+    if not exif:
+        return []
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        found = []
+        for subject, tags in _EXIF_SUBJECTS.items():
+            if any((parsed.get_ifd(ifd) if ifd else parsed).get(tag) for tag, ifd in tags):
+                found.append(subject)
+        return found
+    except Exception:  # a damaged block: say nothing rather than guess
+        return []
+
+
+def decode_mask(data: bytes, size: tuple[int, int]) -> np.ndarray:
+    """A painted mask from an image file: opaque (where it has alpha) or light pixels are painted.
+
+    Parameters
+    ----------
+    data : bytes
+        PNG or any readable image; white (or opaque) = painted.
+    size : (width, height)
+        The photo's size; a mask of another size with the same shape is scaled to it.
+
+    Returns
+    -------
+    ndarray
+        bool (height, width).
+
+    Raises
+    ------
+    ImageError
+        Unreadable, or of another aspect ratio than the photo.
+    """
+    decoded = decode(data, max_pixels=4 * size[0] * size[1] + 1_000_000)
+    pixels = decoded.pixels
+    painted = pixels[..., 3] >= 128 if pixels.shape[2] == 4 and pixels[..., 3].min() < 255 else (
+        pixels[..., :3].mean(axis=-1) >= 128)
+    height, width = painted.shape
+    if (width, height) != size:
+        if abs(width / height - size[0] / size[1]) > 0.01:
+            raise ImageError(f"The mask is {width} × {height}; the photo is {size[0]} × {size[1]}.")
+        painted = np.asarray(Image.fromarray(painted).resize(size, Image.Resampling.NEAREST))
+    return painted
 
 
 def to_float_rgb(pixels: np.ndarray) -> np.ndarray:
@@ -467,7 +610,7 @@ def heif_kind(data: bytes) -> str | None:
     return "AVIF" if head[8:12] in (b"avif", b"avis") else "HEIC"
 
 
-def from_rgba(rgba: np.ndarray, format_name: str, notes: tuple[str, ...] = ()) -> Decoded:
+def from_rgba(rgba: np.ndarray, format_name: str, notes: tuple[str, ...] = (), exif: bytes = b"") -> Decoded:
     """A :class:`Decoded` from pixels another decoder produced (the browser's).
 
     Parameters
@@ -476,6 +619,8 @@ def from_rgba(rgba: np.ndarray, format_name: str, notes: tuple[str, ...] = ()) -
         uint8 (H, W, 4) sRGB with straight alpha, orientation already applied.
     format_name : str
     notes : tuple of str
+    exif : bytes
+        The file's upright EXIF block, when another decoder read it.
 
     Returns
     -------
@@ -483,7 +628,7 @@ def from_rgba(rgba: np.ndarray, format_name: str, notes: tuple[str, ...] = ()) -
         RGB when every pixel is opaque, else RGBA.
     """
     pixels = rgba if (rgba[..., 3] != 255).any() else rgba[..., :3]
-    return Decoded(pixels=np.ascontiguousarray(pixels), format=format_name, notes=tuple(notes))
+    return Decoded(pixels=np.ascontiguousarray(pixels), format=format_name, notes=tuple(notes), exif=exif)
 
 
 def _unreadable_message(data: bytes) -> str:
@@ -572,6 +717,21 @@ def _develop(img: Image.Image, *, sixteen_bit: bool = False) -> tuple[Image.Imag
     if source_mode == "CMYK":
         notes.append("CMYK converted to RGB.")
     return _to_output_mode(img), notes
+
+
+def _upright_exif(img: Image.Image) -> bytes:
+    """The file's EXIF block with orientation 1 (the decoded pixels are upright); empty
+    when there is none or it cannot be read."""
+    try:
+        if not img.getexif():
+            return b""
+        exif = Image.Exif()  # a copy: the image's own is what orientation is read from
+        exif.load(img.getexif().tobytes())
+        if EXIF_ORIENTATION_TAG in exif:
+            exif[EXIF_ORIENTATION_TAG] = 1
+        return exif.tobytes()
+    except Exception:  # damaged metadata never stops a decode
+        return b""
 
 
 def _apply_orientation(img: Image.Image) -> tuple[Image.Image, str | None]:

@@ -62,6 +62,9 @@ class ModelSpec:
     params: dict = field(default_factory=dict)
     #: Heavy to produce (e.g. a TensorFlow conversion): left out of the default build.
     optional: bool = False
+    #: A model in several files (e.g. CLIP's image and text encoders): one single-file
+    #: spec a part, by part name; ``files`` then lists them all.
+    parts: dict = field(default_factory=dict)
 
     def serves(self, params: dict) -> bool:
         """Whether this model can produce the result ``params`` ask for."""

@@ -27,6 +27,8 @@ class Provenance:
     reason: str | None = None
     #: The classical algorithm, when the tool chose among several (e.g. "non-local means").
     method: str | None = None
+    #: What the classical path is written with, named on the label.
+    library: str = "scikit-image"
     fallback_chain: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     input_size: tuple[int, int] | None = None
@@ -47,8 +49,9 @@ class Provenance:
         if self.path == "model":
             text = f"AI model {self.model} on {self.backend}, {seconds:.2f} s"
         else:
-            how = f"scikit-image {self.method}" if self.method else "scikit-image"
-            text = f"Classical fallback ({how}, not AI) on {self.backend}, {seconds:.2f} s"
+            how = f"{self.library} {self.method}" if self.method else self.library
+            # A tool with no model path at all (reason None) falls back from nothing.
+            text = f"Classical{' fallback' if self.reason else ''} ({how}, not AI) on {self.backend}, {seconds:.2f} s"
         if self.tier_overridden:
             text += f" (tier {self.tier}, chosen by you)"
         text = f"{text}. {self.reason}" if self.reason else f"{text}."

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .models import ModelError, ModelSpec, TensorSpec, verified_path
+from .byom import Parts, Signature, UserFile, user_spec
+from .models import ModelError, ModelSpec, TensorSpec, sha256_file, store_user_model, verified_path
 from .tiers import Attempt, Tier
 
 
@@ -75,6 +76,24 @@ def read_signature(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec
                                 _ORT_DTYPES.get(a.type, a.type)) for a in args)
 
     return specs(session.get_inputs()), specs(session.get_outputs())
+
+
+def add_user_model(tool_id: str, signature: Signature | Parts, paths: list[Path]) -> ModelSpec:
+    """A user's ONNX file (or one a part) read with onnxruntime, checked against the
+    tool's signature and kept in the model cache, where it is verified before each session.
+
+    Raises
+    ------
+    OSError
+        A file cannot be read.
+    ModelError
+        onnxruntime cannot load a file, or they do not fit (the message says what differs).
+    """
+    files = [UserFile(path.name, sha256_file(path), path.stat().st_size, *read_signature(path)) for path in paths]
+    spec = user_spec(tool_id, signature, files)
+    for path, file in zip(paths, files):
+        store_user_model(path, file.sha256)
+    return spec
 
 
 class CpuRuntime:

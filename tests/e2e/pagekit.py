@@ -2,8 +2,10 @@
 
 import base64
 import io
+import json
 from urllib.parse import urlparse
 
+import numpy as np
 from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,14 +60,14 @@ def open_app(context, site):
     return page, log
 
 
-# Calls window.darkroom.run on bytes given as base64; returns {png (base64), provenance, data} or {error}.
+# Calls window.darkroom.run on bytes given as base64; returns {file (base64), type, provenance, data} or {error}.
 RUN_HOOK = """async ([tool, b64, params]) => {
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   try {
     const { blob, provenance, data } = await window.darkroom.run(tool, new Blob([bytes]), params);
     const out = new Uint8Array(await blob.arrayBuffer());
     let s = ''; for (const b of out) s += String.fromCharCode(b);
-    return { png: btoa(s), provenance, data };
+    return { file: btoa(s), type: blob.type, provenance, data };
   } catch (err) { return { error: err.message }; }
 }"""
 
@@ -73,8 +75,9 @@ RUN_HOOK = """async ([tool, b64, params]) => {
 def run_hook(page, photo: bytes, params: dict, tool: str = "remove-background") -> dict:
     """``window.darkroom.run(tool, photo, params)``; adds ``image`` (a PIL image) on success."""
     reply = page.evaluate(RUN_HOOK, [tool, base64.b64encode(photo).decode(), params])
-    if "png" in reply:
-        reply["image"] = Image.open(io.BytesIO(base64.b64decode(reply["png"])))
+    if "file" in reply:
+        reply["bytes"] = base64.b64decode(reply["file"])
+        reply["image"] = Image.open(io.BytesIO(reply["bytes"]))
     return reply
 
 
@@ -144,3 +147,27 @@ def make_faulty_server(root):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(FaultyHandler, directory=str(root)))
     return server, faults, hits
+
+
+def add_model(page, path) -> str:
+    """Picks ``path`` as the user's model; returns the checker's report once it is in."""
+    page.get_by_test_id("model-file").set_input_files(str(path))
+    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]').textContent.startsWith('Checking')")
+    return page.get_by_test_id("model-file-report").inner_text()
+
+
+def open_tool(page, tool_id, photo):
+    page.get_by_test_id(f"tool-{tool_id}").click()
+    page.get_by_test_id("file-input").set_input_files(str(photo))
+    page.wait_for_function("() => document.querySelector('.before').naturalWidth > 0")
+
+
+def run_in_page(page) -> tuple[dict, np.ndarray, str]:
+    """Runs the tool from its button; returns the provenance, the result and the findings' text."""
+    page.get_by_test_id("run").click()  # disables itself until the run ends: the last result stays meanwhile
+    page.wait_for_function("() => !document.querySelector('[data-testid=run]').disabled")
+    ended = page.wait_for_function(RUN_ENDED).json_value()
+    assert ended == "ok", ended
+    provenance = json.loads(page.get_by_test_id("provenance").get_attribute("data-provenance"))
+    image = Image.open(io.BytesIO(base64.b64decode(page.evaluate(READ_RESULT))))
+    return provenance, np.asarray(image), page.get_by_test_id("findings").text_content()

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from darkroom import models
-from pagekit import READ_RESULT, RUN_ENDED, open_app
+from pagekit import READ_RESULT, RUN_ENDED, add_model, open_app
 from standins import brightness_mask_model
 
 pytestmark = pytest.mark.e2e
@@ -25,13 +25,6 @@ def photo_file(tmp_path):
     path = tmp_path / "square.png"
     Image.fromarray(pixels).save(path)
     return path
-
-
-def add_model(page, path) -> str:
-    """Picks ``path`` as the user's model; returns the checker's report once it is in."""
-    page.get_by_test_id("model-file").set_input_files(str(path))
-    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]').textContent.startsWith('Checking')")
-    return page.get_by_test_id("model-file-report").inner_text()
 
 
 def run_mask(page) -> tuple[dict, np.ndarray]:

@@ -15,7 +15,7 @@ from darkroom.runtime import CpuRuntime
 from darkroom.tiling import tile_starts
 from darkroom.tools import registry, upscale
 from helpers import iou, jpeg_bytes, psnr, require_classical_in_page, run_tool
-from pagekit import READ_RESULT, RUN_ENDED, run_hook
+from pagekit import READ_RESULT, RUN_ENDED, open_tool, run_hook, run_in_page
 
 pytestmark = pytest.mark.e2e
 
@@ -193,3 +193,36 @@ def test_tools_are_usable_before_python_starts_and_a_failed_start_says_so(browse
     page.wait_for_function("() => document.querySelector('[data-testid=status]').textContent === 'Failed to start'")
     assert page.get_by_test_id("error").text_content().startswith("Darkroom could not start")
     context.close()
+
+
+def test_the_tools_are_listed_under_their_groups_with_the_flagship_first(app):
+    from darkroom.tools import GROUPS
+
+    page, _ = app
+    groups = page.get_by_test_id("tool-group")
+    headings = [groups.nth(i).locator("h3").text_content() for i in range(groups.count())]
+    assert headings == [group for group in GROUPS if any(t.group == group for t in registry().values())]
+    for i, group in enumerate(headings):
+        listed = groups.nth(i).locator("button").evaluate_all("(buttons) => buttons.map((b) => b.dataset.tool)")
+        assert sorted(listed) == sorted(t.id for t in registry().values() if t.group == group)
+    first = groups.nth(0).locator("button").first
+    assert first.get_attribute("data-tool") == "remove-background"
+
+
+def test_convert_in_the_page_writes_the_chosen_format_and_shows_its_size(app, tmp_path, astronaut):
+    page, _ = app
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(png_bytes(astronaut))
+    open_tool(page, "convert", photo)
+    page.get_by_test_id("param-format").select_option("webp")
+    page.get_by_test_id("param-quality").fill("50")
+    provenance, out, _ = run_in_page(page)
+    assert provenance["label"].startswith("Classical (Pillow re-encoding as WebP at quality 50, not AI)")
+    written = base64.b64decode(page.evaluate(READ_RESULT))
+    assert Image.open(io.BytesIO(written)).format == "WEBP"
+    assert psnr(out[..., :3], astronaut) > 28
+    size = page.get_by_test_id("result-size").text_content()
+    share = round(100 * len(written) / photo.stat().st_size)
+    assert size.startswith("WebP, ") and f"({share} % of the original's" in size
+    assert page.get_by_test_id("download").get_attribute("download") == "astronaut-convert.webp"
+    assert page.get_by_test_id("download").text_content().startswith("Download WebP · ")

@@ -17,7 +17,7 @@ from darkroom import byom, cli, models
 from darkroom.byom import Signature, TensorRule
 from darkroom.models import ModelError, TensorSpec
 from darkroom.tools import registry
-from standins import brightness_mask_model, identity_image_model
+from standins import brightness_mask_model, identity_image_model, nearest_upscale_model
 
 RB = registry()["remove-background"]
 
@@ -98,7 +98,7 @@ def test_a_user_model_that_fails_verification_is_not_run(tmp_path, cache, photo_
     model = tmp_path / "net.onnx"
     brightness_mask_model(model)
     inputs, outputs = read_signature(model)
-    spec = byom.user_spec(RB.id, RB.signature, model.name, "0" * 64, model.stat().st_size, inputs, outputs)
+    spec = byom.user_spec(RB.id, RB.signature, [byom.UserFile(model.name, "0" * 64, model.stat().st_size, inputs, outputs)])
     models.store_user_model(model, "0" * 64)  # stored under a sha256 it does not have
     result = asyncio.run(engine.run_tool(RB, imaging.decode(photo_file.read_bytes()), {"model": spec.id},
                                          runtime=CpuRuntime(), models={spec.id: spec}, tier=DEFAULT))
@@ -137,8 +137,8 @@ def test_mismatches_are_named(inputs, outputs, problem):
 
 
 def test_extra_outputs_are_ignored_and_the_spec_is_concrete():
-    spec = byom.user_spec("remove-background", SIG, "net.onnx", "ab" * 32, 1234,
-                          (t("x", 1, 3, 0, 0),), (t("m", 1, 1, 0, 0), t("s", 1, 0), t("extra", 5)))
+    spec = byom.user_spec("remove-background", SIG, [byom.UserFile("net.onnx", "ab" * 32, 1234,
+                          (t("x", 1, 3, 0, 0),), (t("m", 1, 1, 0, 0), t("s", 1, 0), t("extra", 5)))])
     assert [o.name for o in spec.outputs] == ["m", "s"]
     assert spec.inputs[0].shape == (1, 3, 512, 512) and spec.outputs[0].shape == (1, 1, 512, 512)
     assert spec.outputs[1].shape == (1, 0)  # "any" stays open: nothing feeds it
@@ -154,10 +154,9 @@ def test_only_tools_with_a_signature_take_user_models():
     assert RB.resolve({"model": "user:net@0123456789ab"})["model"] == "user:net@0123456789ab"
     with pytest.raises(ValueError, match="or user:<your model>"):
         RB.resolve({"model": "nonsense"})
-    upscale = registry()["upscale"]
-    assert upscale.signature is None
-    with pytest.raises(ValueError):
-        upscale.resolve({"model": "user:net@0123456789ab"})
+    find_faces = registry()["find-faces"]
+    assert registry()["convert"].signature is None and "model" not in {p.name for p in registry()["convert"].all_params()}
+    assert find_faces.resolve({"model": "user:net@0123456789ab"})["model"].startswith("user:")
 
 
 @pytest.mark.parametrize("tool_id", ["denoise", "deblur"])
@@ -174,8 +173,102 @@ def test_same_size_tools_run_a_users_model_tile_by_tile(tmp_path, cache, tool_id
     assert np.abs(np.asarray(Image.open(out), dtype=np.int16) - pixels).max() <= 1
 
 
-def test_every_model_tool_but_upscale_takes_user_models():
-    """Upscale's output size depends on the model's scale, which an open shape does not tell."""
+def test_every_tool_with_a_model_path_takes_user_models():
     takes = {tool.id for tool in registry().values() if tool.signature}
-    with_models = {tool.id for tool in registry().values() if tool.models}
-    assert takes == with_models - {"upscale"}
+    assert takes == {tool.id for tool in registry().values() if tool.run_model}
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_upscale_measures_a_users_models_scale_and_runs_it(tmp_path, cache, factor, capsys):
+    """A nearest-neighbour stand-in with an ESRGAN-style interface: every pixel becomes a block."""
+    pixels = np.random.default_rng(6).integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    source, out, model = tmp_path / "in.png", tmp_path / "out.png", tmp_path / f"nearest-x{factor}.onnx"
+    Image.fromarray(pixels).save(source)
+    nearest_upscale_model(model, factor=factor)
+    assert cli.main(["upscale", str(source), str(out), "--scale", str(factor), "--model-file", str(model),
+                     "--json"]) == 0
+    provenance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert provenance["model"].startswith(f"user:nearest-x{factor}@") and provenance["path"] == "model"
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), pixels.repeat(factor, 0).repeat(factor, 1))
+
+
+def test_a_users_upscaler_of_another_scale_falls_back_and_says_why(tmp_path, cache, capsys):
+    source, out, model = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "nearest.onnx"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(source)
+    nearest_upscale_model(model, factor=4)
+    assert cli.main(["upscale", str(source), str(out), "--scale", "2", "--model-file", str(model), "--json"]) == 0
+    provenance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert provenance["path"] == "classical" and Image.open(out).size == (120, 80)
+    assert "it enlarges x4, not x2; choose scale 4 to use it" in provenance["reason"]
+
+
+# A model in two parts, shaped like CLIP's encoders: an image one and a text one.
+IMAGE_PART = Signature(inputs=(TensorRule("pixels", "float32", (1, 3, 224, 224)),),
+                       outputs=(TensorRule("embedding", "float32", (1, "D")),), normalisation={"layout": "NCHW"})
+TEXT_PART = Signature(inputs=(TensorRule("tokens", "int64", ("N", 77)),),
+                      outputs=(TensorRule("embedding", "float32", ("N", "D")),), normalisation={"layout": "NCHW"})
+PARTS = byom.Parts({"image": IMAGE_PART, "text": TEXT_PART})
+VISION = byom.UserFile("vision.onnx", "1" * 64, 10, (t("pixel_values", 0, 3, 224, 224),), (t("image_embeds", 0, 512),))
+TEXT = byom.UserFile("text.onnx", "2" * 64, 20, (t("input_ids", 0, 77, dtype="int64"),), (t("text_embeds", 0, 512),))
+
+
+@pytest.mark.parametrize("order", [(VISION, TEXT), (TEXT, VISION)])
+def test_the_files_of_a_model_in_parts_are_matched_to_the_parts_they_fit(order):
+    spec = byom.user_spec("tag", PARTS, list(order))
+    assert list(spec.parts) == ["image", "text"]
+    assert spec.parts["image"].files[0].sha256 == "1" * 64 and spec.parts["text"].inputs[0].name == "input_ids"
+    assert spec.id.startswith("user:vision@") and spec.parts["text"].id == f"{spec.id}/text"
+    assert [f.name for f in spec.files] == ["user-" + "1" * 64 + ".onnx", "user-" + "2" * 64 + ".onnx"]
+    assert byom.user_spec("tag", PARTS, [VISION, TEXT]).id == spec.id  # the order picked does not matter
+
+
+def test_a_model_in_parts_needs_one_file_a_part_and_says_which_part_nothing_fits():
+    with pytest.raises(ModelError, match=r"This model comes in 2 files \(image, text\); you picked 1."):
+        byom.user_spec("tag", PARTS, [VISION])
+    with pytest.raises(ModelError, match=r"No file fits the text part .*vision.onnx: tokens 'pixel_values' is float32, "
+                                         r"not int64; vision2.onnx: tokens 'pixel_values' is float32, not int64."):
+        byom.user_spec("tag", PARTS, [VISION, byom.UserFile("vision2.onnx", "3" * 64, 1, VISION.inputs, VISION.outputs)])
+    with pytest.raises(ModelError, match="This tool takes one model file, not 2."):
+        byom.user_spec("remove-background", SIG, [VISION, TEXT])
+
+
+def test_the_engine_runs_each_part_of_a_model_by_name():
+    import asyncio
+
+    from darkroom import engine, imaging
+    from darkroom.runtime import Session
+    from darkroom.tiers import DEFAULT, Attempt
+    from darkroom.tools import Tool
+
+    spec = byom.user_spec("parts-demo", PARTS, [VISION, TEXT])
+    ran = []
+
+    class PartsRuntime:
+        host = "test"
+
+        def plan(self, candidates, tier):
+            return [Attempt(c, "cpu") for c in candidates]
+
+        async def load(self, part, backend):
+            return Session(part.id, backend, 0.0)
+
+        async def run(self, session, feeds, outputs):
+            ran.append((session.model_id, tuple(feeds), tuple(outputs)))
+            return {name: np.zeros(1, np.float32) for name in outputs}
+
+        async def release(self, session):
+            pass
+
+    async def run_model(spec, infer, pixels, params, progress):
+        await infer({"input_ids": 0}, part="text")
+        await infer({"pixel_values": 0}, part="image")
+        return pixels
+
+    tool = Tool(id="parts-demo", title="Parts", description="", params=(), models=(), group="Analyse",
+                classical=lambda pixels, params: pixels, run_model=run_model, signature=PARTS)
+    image = imaging.Decoded(np.zeros((4, 4, 3), np.uint8), "PNG", ())
+    result = asyncio.run(engine.run_tool(tool, image, {"model": spec.id}, runtime=PartsRuntime(),
+                                         models={spec.id: spec}, tier=DEFAULT))
+    assert result.provenance.model == spec.id and result.provenance.path == "model"
+    assert ran == [(f"{spec.id}/text", ("input_ids",), ("text_embeds",)),
+                   (f"{spec.id}/image", ("pixel_values",), ("image_embeds",))]

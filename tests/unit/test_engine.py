@@ -577,7 +577,7 @@ def _scaled(manifest, model_id, scale):
 
 def test_candidates_keep_only_models_serving_the_params(manifest):
     two, four = _scaled(manifest, "x2", "2"), _scaled(manifest, "x4", "4")
-    tool = Tool(id="remove-background", title="t", description="d", params=(), models=("x4", "x2"),
+    tool = Tool(id="remove-background", title="t", description="d", params=(), models=("x4", "x2"), group="Enhance",
                 classical=lambda pixels, params: pixels)
     found = candidates(tool, {"model": "auto", "scale": "2"}, {"x2": two, "x4": four})
     assert found == [two]

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from darkroom import byom
-from darkroom.runtime import CpuRuntime, read_signature
+from darkroom.runtime import CpuRuntime, add_user_model
 from darkroom.tools import registry
 from darkroom.tools.portrait_blur import defocus_from_depth, lens
 from helpers import require_models, run_tool
+from standins import vertical_depth_model
 
 
 def test_a_point_spreads_into_a_disk_of_the_radius():
@@ -104,33 +102,14 @@ def test_classical_path_blurs_the_background_of_a_product_shot():
     assert sharpness(result.pixels[0:20]) < 0.5 * sharpness(pixels[0:20])
 
 
-def depth_standin(path) -> None:
-    """A stand-in with Depth-Anything's interface ([1, 3, H, W] in, [1, H, W] out):
-    "depth" is the image's vertical position (bottom = near), so the top blurs."""
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["input"], ["grey"], axes=[1], keepdims=0),
-         helper.make_node("Shape", ["grey"], ["shape"]),
-         helper.make_node("ConstantOfShape", ["shape"], ["ones"], value=numpy_helper.from_array(np.ones(1, np.float32))),
-         helper.make_node("CumSum", ["ones", "axis"], ["depth"])],
-        "depth", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "H", "W"])],
-        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, "H", "W"])],
-        [numpy_helper.from_array(np.array(1, np.int64), "axis")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="darkroom-tests")
-    model.ir_version = 8
-    onnx.save(model, path)
-
-
 def test_a_depth_model_blurs_with_distance(tmp_path, monkeypatch):
-    """Stand-in depth model (see ``depth_standin``) through the engine as a user model."""
+    """Stand-in depth model (see ``standins.vertical_depth_model``) through the engine as a user model."""
     monkeypatch.setenv("DARKROOM_CACHE", str(tmp_path / "cache"))
-    from darkroom import models
 
     tool = registry()["portrait-blur"]
     path = tmp_path / "depth.onnx"
-    depth_standin(path)
-    sha = models.sha256_file(path)
-    spec = byom.user_spec(tool.id, tool.signature, path.name, sha, path.stat().st_size, *read_signature(path))
-    models.store_user_model(path, sha)
+    vertical_depth_model(path)
+    spec = add_user_model(tool.id, tool.signature, [path])
     pixels = np.random.default_rng(4).integers(0, 256, (200, 120, 3), dtype=np.uint8)
     import asyncio
 

@@ -38,7 +38,7 @@ def test_to_dict_has_every_field_and_the_label():
     p = model_provenance()
     d = p.to_dict()
     assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "tier_overridden", "tier_reasons",
-                      "reason", "method", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
+                      "reason", "method", "library", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
     assert d["tier_overridden"] is False
     assert d["label"] == p.label()
     assert d["model"] == "isnet-fp16"

@@ -14,9 +14,12 @@ from typing import Any, Awaitable, Callable, Union
 
 import numpy as np
 
-from ..byom import USER_PREFIX, Signature
+from ..byom import USER_PREFIX, Parts, Signature
+from ..imaging import PNG, Encoding
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+#: The page lists tools under these headings, in this order.
+GROUPS = ("Cut out & background", "Retouch", "Enhance", "Analyse", "Export")
 
 
 class ParamError(ValueError):
@@ -27,8 +30,10 @@ class ParamError(ValueError):
 class Param:
     """A tool parameter; the CLI and the page build their controls from it.
 
-    ``kind`` is ``"choice"`` (one of ``choices``), ``"color"`` (``#rrggbb``), ``"bool"``
-    or ``"number"`` (a float in ``[minimum, maximum]``, shown in steps of ``step``).
+    ``kind`` is ``"choice"`` (one of ``choices``), ``"color"`` (``#rrggbb``), ``"bool"``,
+    ``"number"`` (a float in ``[minimum, maximum]``, shown in steps of ``step``) or
+    ``"mask"`` (bool (H, W) the size of the photo, painted in the page or read from an
+    image file by the CLI; ``None`` until given).
     """
 
     name: str
@@ -42,6 +47,8 @@ class Param:
     step: float = 0.05
     #: A choice may also be any value with this prefix (``"user:"``: the user's own models).
     open_prefix: str = ""
+    #: Shown only while another parameter has one of these values, e.g. ``("output", ("color",))``.
+    shown_when: tuple[str, tuple[str, ...]] | None = None
 
     def parse(self, value: Any) -> Any:
         """Validate ``value`` and return it in canonical form; raises ``ParamError``."""
@@ -52,6 +59,8 @@ class Param:
             return value.lower()
         if self.kind == "bool" and isinstance(value, bool):
             return value
+        if self.kind == "mask" and (value is None or (isinstance(value, np.ndarray) and value.ndim == 2)):
+            return None if value is None else value.astype(bool, copy=False)
         if self.kind == "number" and not isinstance(value, bool):
             try:
                 number = float(value)
@@ -61,8 +70,10 @@ class Param:
                 return number
         choices = ", ".join(self.choices) + (f" or {self.open_prefix}<your model>" if self.open_prefix else "")
         expected = {"choice": f"one of {choices}", "color": "a colour like #ffffff",
-                    "bool": "true or false", "number": f"a number from {self.minimum:g} to {self.maximum:g}"}
-        raise ParamError(f"{self.name} must be {expected[self.kind]}, not {value!r}")
+                    "bool": "true or false", "number": f"a number from {self.minimum:g} to {self.maximum:g}",
+                    "mask": "a painted mask"}
+        shown = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
+        raise ParamError(f"{self.name} must be {expected[self.kind]}, not {shown}")
 
     def to_dict(self) -> dict:
         described = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
@@ -71,6 +82,8 @@ class Param:
             described.update(minimum=self.minimum, maximum=self.maximum, step=self.step)
         if self.open_prefix:
             described["open_prefix"] = self.open_prefix
+        if self.shown_when:
+            described["shown_when"] = {"param": self.shown_when[0], "values": list(self.shown_when[1])}
         return described
 
 
@@ -89,18 +102,27 @@ class Output:
     notes : tuple of str, optional
         Sentences for the label about how the image met the path (e.g. the size the
         model saw); tiling is noted by the engine.
+    encoding : imaging.Encoding, optional
+        How the host writes the file; a lossless PNG without metadata unless a tool
+        (convert) says otherwise.
+    parts_noted : bool, optional
+        The notes already say how the work was split (e.g. crops around painted areas),
+        so the engine adds no note about tiles for the parts it was told of.
     """
 
     pixels: np.ndarray
     data: dict | None = None
     method: str | None = None
     notes: tuple[str, ...] = ()
+    encoding: Encoding = PNG
+    parts_noted: bool = False
 
 
 #: ``progress(done, total)``: reports finished units of work (e.g. tiles).
 Progress = Callable[[int, int], None]
-#: ``await infer(feeds)``: one run of the loaded model, ``{input: array} -> {output: array}``.
-Infer = Callable[[dict], Awaitable[dict]]
+#: ``await infer(feeds)``: one run of the loaded model, ``{input: array} -> {output: array}``;
+#: a model in parts runs one of them: ``await infer(feeds, part="text")``.
+Infer = Callable[..., Awaitable[dict]]
 PathResult = Union[np.ndarray, Output]
 
 
@@ -158,12 +180,19 @@ class Tool:
         The model path: feeds ``infer`` once (``single_pass``) or per tile (``tiling``).
     classical_packages : tuple of str
         Pyodide packages the classical path imports; the page loads them on first use.
+    model_packages : tuple of str
+        Pyodide packages the model path imports beyond numpy and Pillow.
     check : callable(pixels, params), optional
         Raises ``ParamError`` when this input cannot be processed with these params
         (e.g. an upscale too big to hold), before either path starts.
-    signature : byom.Signature, optional
-        What ``run_model`` feeds and reads: a user's own model that fits it can run in
-        place of the tool's models. ``None``: the tool takes no user models.
+    signature : byom.Signature or byom.Parts, optional
+        What ``run_model`` feeds and reads (``Parts``: a model in several files): a
+        user's own model that fits it can run in place of the tool's models. ``None``:
+        the tool takes no user models.
+    group : str
+        One of ``GROUPS``: where the page lists the tool.
+    library : str
+        What the classical path is written with, for the label.
     """
 
     id: str
@@ -172,16 +201,23 @@ class Tool:
     params: tuple[Param, ...]
     models: tuple[str, ...]
     classical: Callable[[np.ndarray, dict], PathResult]
+    group: str
     run_model: Callable[..., Awaitable[PathResult]] | None = None
     classical_packages: tuple[str, ...] = ("scipy", "scikit-image")
+    model_packages: tuple[str, ...] = ()
     check: Callable[[np.ndarray, dict], None] | None = None
-    signature: Signature | None = None
+    signature: Signature | Parts | None = None
+    library: str = "scikit-image"
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
-        extra = [Param("classical", "Classical only", "bool", False,
-                       help="Skip the AI model and run the scikit-image algorithm.")]
-        if self.models:
+        if self.group not in GROUPS:
+            raise ValueError(f"{self.id}: group must be one of {GROUPS}, not {self.group!r}")
+        extra = []
+        if self.run_model:
+            extra.append(Param("classical", "Classical only", "bool", False,
+                               help=f"Skip the AI model and run the {self.library} algorithm."))
+        if self.models or self.signature:
             extra.append(Param("model", "Model", "choice", "auto", ("auto",) + self.models,
                                help="Which neural network to run; auto picks the best for this device.",
                                open_prefix=USER_PREFIX if self.signature else ""))
@@ -200,8 +236,9 @@ class Tool:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "description": self.description,
-                "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
-                "user_models": self.signature.describe() if self.signature else None}
+                "group": self.group, "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
+                "user_models": self.signature.describe() if self.signature else None,
+                "model_parts": list(self.signature.parts) if isinstance(self.signature, Parts) else []}
 
 
 def registry() -> dict[str, Tool]:
@@ -227,5 +264,5 @@ def catalog(models: dict) -> dict:
     models : dict
         ``{id: ModelSpec}``, the models the build ships.
     """
-    return {"tools": [tool.to_dict() for tool in registry().values()],
+    return {"groups": list(GROUPS), "tools": [tool.to_dict() for tool in registry().values()],
             "models": {spec.id: spec.to_dict() for spec in models.values()}}

@@ -113,6 +113,7 @@ async def run_model(spec, infer, pixels, params, progress):
 TOOL = Tool(
     id="deblur",
     title="Deblur",
+    group="Retouch",
     description="Sharpen a soft or shaken photo.",
     params=(),
     models=("maxim-deblur",),

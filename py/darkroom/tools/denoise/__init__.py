@@ -81,6 +81,7 @@ async def run_model(spec, infer, pixels, params, progress):
 TOOL = Tool(
     id="denoise",
     title="Denoise",
+    group="Retouch",
     description="Remove sensor noise and grain.",
     params=(Param("strength", "Strength", "number", DEFAULT_STRENGTH,
                   help="How much noise to remove; lower keeps more texture."),),

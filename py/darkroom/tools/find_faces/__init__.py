@@ -86,6 +86,7 @@ async def run_model(spec, infer, pixels, params, progress):
 TOOL = Tool(
     id="find-faces",
     title="Find faces",
+    group="Analyse",
     description="Mark every face, with eyes, nose and mouth where a model can run.",
     params=(),
     models=("blazeface-short",),

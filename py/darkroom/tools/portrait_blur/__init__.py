@@ -91,6 +91,7 @@ def classical(pixels: np.ndarray, params: dict) -> Output:
 TOOL = Tool(
     id="portrait-blur",
     title="Portrait blur",
+    group="Cut out & background",
     description="Blur the background like a wide-open lens, keeping the subject sharp.",
     params=(Param("strength", "Strength", "number", DEFAULT_STRENGTH,
                   help="How wide the background blur is (at 1, 3 % of the photo's longer side)."),),

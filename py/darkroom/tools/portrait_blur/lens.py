@@ -32,11 +32,11 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """float32 (H, W[, C]) resized to ``size`` = (width, height), channel by channel."""
     if image.ndim == 2:
         return np.asarray(Image.fromarray(image, mode="F").resize(size, Image.Resampling.BILINEAR))
-    return np.stack([_resize(np.ascontiguousarray(image[..., c]), size) for c in range(image.shape[2])], axis=-1)
+    return np.stack([resize(np.ascontiguousarray(image[..., c]), size) for c in range(image.shape[2])], axis=-1)
 
 
 def disk_blur(image: np.ndarray, radius: float) -> np.ndarray:
@@ -59,7 +59,7 @@ def disk_blur(image: np.ndarray, radius: float) -> np.ndarray:
     height, width = image.shape[:2]
     shrink = max(1.0, radius / WORK_RADIUS)
     small_size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
-    small = _resize(image, small_size) if shrink > 1 else image
+    small = resize(image, small_size) if shrink > 1 else image
     r = radius / shrink
     reach = int(np.floor(r))
     pad = [(reach, reach), (reach, reach)] + [(0, 0)] * (image.ndim - 2)
@@ -73,7 +73,7 @@ def disk_blur(image: np.ndarray, radius: float) -> np.ndarray:
                 total += padded[reach + dy:reach + dy + h, reach + dx:reach + dx + w]
                 count += 1
     blurred = total / np.float32(count)
-    return _resize(blurred, (width, height)) if shrink > 1 else blurred
+    return resize(blurred, (width, height)) if shrink > 1 else blurred
 
 
 def lens_blur(pixels: np.ndarray, defocus: np.ndarray, radius: float) -> np.ndarray:

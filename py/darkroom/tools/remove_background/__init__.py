@@ -60,11 +60,13 @@ SIGNATURE = Signature(
 TOOL = Tool(
     id="remove-background",
     title="Remove background",
+    group="Cut out & background",
     description="Cut the subject out of a photo.",
     params=(
         Param("output", "Output", "choice", "cutout", OUTPUTS,
               help="cutout: transparent PNG; mask: the alpha mask alone; color: the subject on a colour."),
-        Param("color", "Backdrop colour", "color", "#ffffff", help="Used when output is color."),
+        Param("color", "Backdrop colour", "color", "#ffffff", help="Used when output is color.",
+              shown_when=("output", ("color",))),
         Param("subject", "Subject", "choice", "general", ("general", "portrait"),
               help="portrait: people; on the lite tier a small portrait model then runs in milliseconds."),
     ),

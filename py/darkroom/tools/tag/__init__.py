@@ -1,6 +1,12 @@
-"""Tag a photo. Classical path (this release): plain measurements named as such —
-dominant colours, brightness, sharpness, orientation, "document-like", faces found. It
-does not recognise content; a CLIP-style model path is to come (issue 9).
+"""Tag a photo.
+
+* Model path: your own CLIP model (its image and text encoders, two ONNX files) tags
+  what the photo shows, chosen among fixed labels (``clip``, ``prompts``); the plain
+  measurements below come alongside under "measures", kept apart from CLIP's tags.
+  Faces are not counted there: the cascade needs scikit-image, which this path does not
+  load in the page (find-faces counts them).
+* Classical path: plain measurements named as such — dominant colours, brightness,
+  sharpness, orientation, "document-like", faces found. It does not recognise content.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from PIL import Image
 
 from .. import Output, Tool
 from ..find_faces import cascade_faces
+from . import clip
 
 #: Measurements run on a copy this long on its longer side: fast, and enough for them.
 WORK_SIDE = 512
@@ -85,11 +92,22 @@ def classical(pixels: np.ndarray, params: dict) -> Output:
                          "not a content recogniser")
 
 
+async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> Output:
+    tags, scores, notes = await clip.zero_shot(spec, infer, pixels, progress)
+    return Output(pixels, data={"tags": tags, "scores": scores, "measures": measure(pixels)},
+                  notes=(*notes, "The measures (colours, light, sharpness, layout) are plain measurements, "
+                                 "not the model's."), parts_noted=True)
+
+
 TOOL = Tool(
     id="tag",
     title="Tag",
-    description="Describe a photo in plain measurements: colours, light, sharpness, layout, faces.",
+    group="Analyse",
+    description="Tag what a photo shows with your own CLIP model; without one, describe it in plain "
+                "measurements: colours, light, sharpness, layout, faces.",
     params=(),
     models=(),
     classical=classical,
+    run_model=run_model,
+    signature=clip.SIGNATURE,
 )

@@ -1,12 +1,18 @@
-"""Upscale x2 or x4: ESRGAN (UpscalerJS) when a model can run, bicubic + unsharp mask otherwise."""
+"""Upscale x2 or x4: ESRGAN (UpscalerJS) when a model can run, bicubic + unsharp mask otherwise.
+
+Your own model: any RGB NCHW network that enlarges by a whole factor (ESRGAN-style
+exports); its factor is measured on one tile and must be the chosen scale.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import Output, Param, ParamError, Tool
+from ...byom import Signature, TensorRule
+from ...models import ModelError
+from ...tensors import from_output, to_input, to_uint8
 from ...tiling import image_model, tile_side, tiled
-from ...tensors import to_uint8
 
 #: Past this the result would not fit comfortably in a browser tab (3 bytes a pixel, plus tiles).
 MAX_OUTPUT_PIXELS = 64_000_000
@@ -64,7 +70,27 @@ async def classical(pixels: np.ndarray, params: dict) -> Output:
     return Output(out, method="bicubic resize + unsharp mask")
 
 
+#: UpscalerJS's ESRGAN exports: RGB in [0, 1], NCHW; the output's size is the scale's.
+SIGNATURE = Signature(
+    inputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
+    outputs=(TensorRule("result", "float32", (1, 3, None, None)),),
+    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+    sizes={"H": MODEL_TILE, "W": MODEL_TILE},
+)
+
+
+async def measured_scale(spec, infer) -> int:
+    """How many times a model enlarges: the output side of one grey tile over its input side."""
+    side = tile_side(spec, MODEL_TILE)
+    grey = np.full((side, side, 3), 128, np.uint8)
+    return from_output(spec, await infer(to_input(spec, grey))).shape[0] // side
+
+
 async def run_model(spec, infer, pixels, params, progress):
+    if spec.variant == "user":  # the manifest's models say their scale; a user's is measured
+        scale = await measured_scale(spec, infer)
+        if scale != int(params["scale"]):
+            raise ModelError(f"it enlarges x{scale}, not x{params['scale']}; choose scale {scale} to use it")
     return await image_model(spec, infer, pixels, tile=tile_side(spec, MODEL_TILE), overlap=MODEL_OVERLAP,
                              scale=int(params["scale"]), progress=progress)
 
@@ -72,6 +98,7 @@ async def run_model(spec, infer, pixels, params, progress):
 TOOL = Tool(
     id="upscale",
     title="Upscale",
+    group="Enhance",
     description="Enlarge a photo 2x or 4x with detail restored.",
     params=(Param("scale", "Scale", "choice", "2", ("2", "4"), help="How many times wider and taller."),),
     models=("esrgan-thick-x2", "esrgan-thick-x4", "esrgan-medium-x2", "esrgan-medium-x4",
@@ -79,4 +106,5 @@ TOOL = Tool(
     classical=classical,
     run_model=run_model,
     check=check,
+    signature=SIGNATURE,
 )

@@ -1,0 +1,40 @@
+"""Convert: write the photo as JPEG, PNG or WebP (AVIF where this build's Pillow can
+write it), at a chosen quality, with or without its metadata. No model: the pixels
+pass through unchanged; the host encodes them as the ``Output.encoding`` says."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...imaging import OUTPUT_FORMATS, Encoding
+from .. import Output, Param, Tool
+
+DEFAULT_QUALITY = 85
+FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "avif": "AVIF"}
+
+
+def classical(pixels: np.ndarray, params: dict) -> Output:
+    encoding = Encoding(params["format"], round(params["quality"]), keep_metadata=not params["strip_metadata"])
+    name = FORMAT_NAMES[encoding.format]
+    how = "lossless" if encoding.format == "png" else f"at quality {encoding.quality}"
+    return Output(pixels, method=f"re-encoding as {name} {how}", encoding=encoding)
+
+
+TOOL = Tool(
+    id="convert",
+    title="Convert",
+    group="Export",
+    description="Save the photo as JPEG, PNG or WebP, smaller or sharper, with or without its metadata.",
+    params=(
+        Param("format", "Format", "choice", "jpeg", tuple(OUTPUT_FORMATS),
+              help="JPEG for photos everywhere, WebP for smaller files, PNG for exact pixels."),
+        Param("quality", "Quality", "number", DEFAULT_QUALITY, minimum=1, maximum=100, step=1,
+              help="Lower makes a smaller file with more artefacts (JPEG and WebP; PNG is lossless)."),
+        Param("strip_metadata", "Remove metadata", "bool", True,
+              help="Leave out camera, date and GPS location (EXIF); colours are always written as sRGB."),
+    ),
+    models=(),
+    classical=classical,
+    classical_packages=(),
+    library="Pillow",
+)
