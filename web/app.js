@@ -199,6 +199,7 @@ function buildControls(tool) {
   form.onchange = () => {
     sync();
     warm(); // e.g. another scale needs another model
+    if (tool.rerun_on_change && !$(".result").hidden) rerun();
   };
   sync();
 }
@@ -428,6 +429,14 @@ function describeProvenance(provenance) {
   fillDefinitions($(".provenance-details dl"), rows);
 }
 
+// A change made while a run is working is run once that run ends.
+let rerunWanted = false;
+
+function rerun() {
+  if (running) rerunWanted = true;
+  else runCurrent();
+}
+
 async function runCurrent(overrides = {}) {
   if (!current || !toolSpec || running) return;
   running = true;
@@ -452,6 +461,10 @@ async function runCurrent(overrides = {}) {
     hideProgress();
     running = false;
     button.disabled = !current;
+    if (rerunWanted) {
+      rerunWanted = false;
+      runCurrent();
+    }
   }
 }
 

@@ -193,6 +193,9 @@ class Tool:
         One of ``GROUPS``: where the page lists the tool.
     library : str
         What the classical path is written with, for the label.
+    rerun_on_change : bool
+        The page runs the tool again when a control changes while its result is shown:
+        for a quick tool whose point is comparing settings (convert's size by quality).
     """
 
     id: str
@@ -208,6 +211,7 @@ class Tool:
     check: Callable[[np.ndarray, dict], None] | None = None
     signature: Signature | Parts | None = None
     library: str = "scikit-image"
+    rerun_on_change: bool = False
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -236,7 +240,7 @@ class Tool:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "description": self.description,
-                "group": self.group, "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
+                "group": self.group, "rerun_on_change": self.rerun_on_change, "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
                 "user_models": self.signature.describe() if self.signature else None,
                 "model_parts": list(self.signature.parts) if isinstance(self.signature, Parts) else []}
 

@@ -37,4 +37,5 @@ TOOL = Tool(
     classical=classical,
     classical_packages=(),
     library="Pillow",
+    rerun_on_change=True,  # the size follows the quality slider
 )

@@ -21,7 +21,7 @@ STRIP_ROWS = 256
 #: Alpha above which a pixel belongs to the subject's body (for its extent and footing).
 SUBJECT = 0.5
 #: sRGB uint8 -> linear float32, by table.
-DECODE = lens.srgb_to_linear(np.arange(256, dtype=np.float32) / 255)
+DECODE = lens.SRGB_TO_LINEAR
 #: Linear is quantised to this many steps on the way back to uint8 sRGB; the error stays
 #: under 0.03 of a level (the steepest slope of the sRGB curve is 12.92), so a colour
 #: that goes in comes out exactly.
