@@ -487,7 +487,7 @@ async function showResult({ blob, provenance, data }) {
   describeProvenance(provenance);
   showFindings(data);
   const download = $("[data-testid=download]");
-  const [kind, extension] = FILE_KINDS[blob.type] || ["PNG", "png"];
+  const { title: kind, extension } = build.catalog.formats[blob.type] || build.catalog.formats["image/png"];
   download.href = resultUrl;
   download.download = `${current.name.replace(/\.[^.]+$/, "")}-${provenance.tool}.${extension}`;
   const share = current.blob.size ? ` (${Math.round((100 * blob.size) / current.blob.size)} % of the original's ${formatBytes(current.blob.size)})` : "";
@@ -496,8 +496,6 @@ async function showResult({ blob, provenance, data }) {
   $("[data-testid=result-size]").textContent = `${kind}, ${formatBytes(blob.size)}${share}`;
   $(".result").hidden = false;
 }
-
-const FILE_KINDS = { "image/png": ["PNG", "png"], "image/jpeg": ["JPEG", "jpg"], "image/webp": ["WebP", "webp"], "image/avif": ["AVIF", "avif"] };
 
 function formatBytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;

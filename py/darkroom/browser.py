@@ -143,7 +143,7 @@ class BrowserApp:
         for attempt in self.runtime.plan(usable, self.tier(tier_name)):
             if not attempt.skip:
                 try:
-                    for part in (attempt.spec.parts or {None: attempt.spec}).values():
+                    for part in attempt.spec.sessions.values():
                         await self.runtime.load(part, attempt.backend)
                 except (ModelError, RuntimeFailure):
                     pass

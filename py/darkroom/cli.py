@@ -109,7 +109,7 @@ def _format_param(tool: Tool):
 def _format_from_suffix(path: Path, param) -> str:
     """The output format OUT's extension names (``.jpg`` -> ``jpeg``), else the default."""
     suffix = path.suffix.lower().lstrip(".")
-    named = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp", "avif": "avif"}.get(suffix)
+    named = next((name for name, known in imaging.OUTPUT_FORMATS.items() if suffix in (name, known.extension)), None)
     return named if named in param.choices else param.default
 
 

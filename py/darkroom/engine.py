@@ -49,7 +49,7 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
     Timings stay disjoint for the label: ``load``, ``infer`` (summed over every run of
     the network, e.g. per tile) and ``process`` (pre/post-processing and tiling).
     """
-    parts = attempt.spec.parts or {None: attempt.spec}
+    parts = attempt.spec.sessions
     with watch.phase("load"):
         sessions = {name: await runtime.load(part, attempt.backend) for name, part in parts.items()}
 

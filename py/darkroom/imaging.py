@@ -13,6 +13,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, features
@@ -246,14 +247,23 @@ def encode_png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-#: Output formats: name -> (Pillow format, MIME type, file extension). AVIF joins when
-#: Pillow itself writes it (11.2+; not the pinned 10.2 in Pyodide, nor Chromium's canvas).
-#: Pillow's own feature list, not a plugin some process happened to import, so the page's
-#: catalog (built in CPython) and Pyodide agree.
-OUTPUT_FORMATS: dict[str, tuple[str, str, str]] = {
-    "jpeg": ("JPEG", "image/jpeg", "jpg"), "png": ("PNG", "image/png", "png"),
-    "webp": ("WEBP", "image/webp", "webp"),
-    **({"avif": ("AVIF", "image/avif", "avif")} if "avif" in features.modules else {}),
+class OutputFormat(NamedTuple):
+    """A format results can be written in: Pillow's name for it, its MIME type, file
+    extension and the name people know it by."""
+
+    pillow: str
+    mime: str
+    extension: str
+    title: str
+
+
+#: Output formats by name. AVIF joins when Pillow itself writes it (11.2+; not the pinned
+#: 10.2 in Pyodide, nor Chromium's canvas). Pillow's own feature list, not a plugin some
+#: process happened to import, so the page's catalog (built in CPython) and Pyodide agree.
+OUTPUT_FORMATS: dict[str, OutputFormat] = {
+    "jpeg": OutputFormat("JPEG", "image/jpeg", "jpg", "JPEG"), "png": OutputFormat("PNG", "image/png", "png", "PNG"),
+    "webp": OutputFormat("WEBP", "image/webp", "webp", "WebP"),
+    **({"avif": OutputFormat("AVIF", "image/avif", "avif", "AVIF")} if "avif" in features.modules else {}),
 }
 # What an EXIF block may say about the photographer, by tag: (name, IFD or None).
 _EXIF_SUBJECTS: dict[str, tuple[tuple[int, int | None], ...]] = {
@@ -315,7 +325,7 @@ def encode(pixels: np.ndarray, encoding: Encoding = PNG, exif: bytes = b"") -> t
         return encode_png(pixels), "image/png", ()
     if encoding.format not in OUTPUT_FORMATS:
         raise ValueError(f"Cannot write {encoding.format}; this build writes {', '.join(OUTPUT_FORMATS)}.")
-    pillow_format, mime, _ = OUTPUT_FORMATS[encoding.format]
+    pillow_format, mime = OUTPUT_FORMATS[encoding.format].pillow, OUTPUT_FORMATS[encoding.format].mime
     img = Image.fromarray(np.ascontiguousarray(pixels))
     notes = []
     if pillow_format == "JPEG" and img.mode == "RGBA":

@@ -66,6 +66,11 @@ class ModelSpec:
     #: spec a part, by part name; ``files`` then lists them all.
     parts: dict = field(default_factory=dict)
 
+    @property
+    def sessions(self) -> dict:
+        """What to load as sessions, by part name: each part, or the model itself (``None``)."""
+        return self.parts or {None: self}
+
     def serves(self, params: dict) -> bool:
         """Whether this model can produce the result ``params`` ask for."""
         return all(params.get(name) == value for name, value in self.params.items())

@@ -20,8 +20,10 @@ from .models import ModelSpec
 from .tensors import from_output, to_input, to_uint8
 from .tools import Infer, Progress
 
+#: Pixels in [0, 1], channels first: UpscalerJS's ESRGAN, DDColor and LaMa exports.
+UNIT_RANGE_NCHW = {"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 #: Pixels in [0, 1], channels last: the convention of MAXIM's TensorFlow export.
-UNIT_RANGE_NHWC = {"layout": "NHWC", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+UNIT_RANGE_NHWC = {**UNIT_RANGE_NCHW, "layout": "NHWC"}
 
 
 def same_size_signature(normalisation: dict, tile: int) -> Signature:

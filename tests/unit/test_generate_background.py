@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from darkroom import cli, engine, imaging, models
+from darkroom import cli, engine, float_image, imaging, models
 from darkroom.runtime import CpuRuntime, add_user_model
 from darkroom.tiers import DEFAULT
 from darkroom.tools import registry
 from darkroom.tools.generate_background import backdrops, compose, composite
-from darkroom.tools.portrait_blur import lens
 from helpers import psnr, run_tool
 from standins import brightness_mask_model
 
@@ -67,7 +66,7 @@ def test_a_large_photo_is_composited_in_strips_from_a_work_size_and_says_so():
 
 def test_strips_join_without_seams():
     small = np.random.default_rng(1).random((77, 103, 3), dtype=np.float32)
-    whole = lens.resize(small, (1500, 1100))
+    whole = float_image.resize(small, (1500, 1100))
     strips = np.concatenate([composite.upsample_rows(small, (1100, 1500), start, min(start + 256, 1100))
                              for start in range(0, 1100, 256)])
     np.testing.assert_allclose(strips, whole, atol=1e-5)
@@ -151,7 +150,7 @@ def test_blurred_backdrop_keeps_the_subject_colour_out():
     out, notes = compose(pixels, alpha, {"backdrop": "blurred", "color": "#ffffff", "shadow": False})
     ring = out[22:28, 50:110].reshape(-1, 3).mean(axis=0)  # just above the subject
     ground = pixels[22:28, 50:110].reshape(-1, 3).mean(axis=0)
-    plain = composite.to_srgb8(lens.disk_blur(composite.DECODE[pixels], backdrops.BLUR_FRACTION * 160))
+    plain = composite.to_srgb8(float_image.disk_blur(composite.DECODE[pixels], backdrops.BLUR_FRACTION * 160))
     assert np.abs(ring - ground).max() < 3
     assert plain[22:28, 50:110, 0].mean() > ground[0] + 30  # the check would catch a bleed
     texture = pixels[alpha == 0].std(axis=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from darkroom import float_image
 from darkroom.runtime import CpuRuntime, add_user_model
 from darkroom.tools import registry
 from darkroom.tools.portrait_blur import defocus_from_depth, lens
@@ -16,7 +17,7 @@ from standins import vertical_depth_model
 def test_a_point_spreads_into_a_disk_of_the_radius():
     image = np.zeros((41, 41), np.float32)
     image[20, 20] = 1.0
-    blurred = lens.disk_blur(image, 5.0)
+    blurred = float_image.disk_blur(image, 5.0)
     lit = blurred > 0
     assert abs(lit.sum() - np.pi * 25) < 8  # a disk of radius 5 covers ~79 pixels
     assert abs(blurred.sum() - 1.0) < 1e-5
@@ -26,7 +27,7 @@ def test_a_point_spreads_into_a_disk_of_the_radius():
 def test_wide_blurs_work_on_a_smaller_image_and_keep_the_mean():
     rng = np.random.default_rng(0)
     image = rng.random((300, 400, 3), dtype=np.float32)
-    blurred = lens.disk_blur(image, 40.0)
+    blurred = float_image.disk_blur(image, 40.0)
     assert blurred.shape == image.shape
     assert abs(blurred.mean() - image.mean()) < 0.01 and blurred.std() < 0.2 * image.std()
 
@@ -49,7 +50,7 @@ def test_highlights_bloom_instead_of_turning_grey():
     pixels = np.full((64, 64, 3), 20, np.uint8)
     pixels[30:34, 30:34] = 255
     out = lens.lens_blur(pixels, np.ones((64, 64), np.float32), 8.0)
-    naive = lens.disk_blur(pixels.astype(np.float32), 8.0)
+    naive = float_image.disk_blur(pixels.astype(np.float32), 8.0)
     assert out[32, 32].mean() > 1.5 * naive[32, 32].mean()
     assert out[32, 32].mean() > 150
 

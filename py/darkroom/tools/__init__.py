@@ -15,11 +15,16 @@ from typing import Any, Awaitable, Callable, Union
 import numpy as np
 
 from ..byom import USER_PREFIX, Parts, Signature
-from ..imaging import PNG, Encoding
+from ..imaging import OUTPUT_FORMATS, PNG, Encoding
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: The page lists tools under these headings, in this order.
 GROUPS = ("Cut out & background", "Retouch", "Enhance", "Analyse", "Export")
+
+
+def rgb_of(colour: str) -> tuple[int, int, int]:
+    """The 0..255 channels of a ``"#rrggbb"`` colour (a "color" parameter's value)."""
+    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
 
 
 class ParamError(ValueError):
@@ -240,7 +245,8 @@ class Tool:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "description": self.description,
-                "group": self.group, "rerun_on_change": self.rerun_on_change, "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
+                "group": self.group, "rerun_on_change": self.rerun_on_change,
+                "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
                 "user_models": self.signature.describe() if self.signature else None,
                 "model_parts": list(self.signature.parts) if isinstance(self.signature, Parts) else []}
 
@@ -257,8 +263,9 @@ def registry() -> dict[str, Tool]:
 
 
 def catalog(models: dict) -> dict:
-    """Every tool and the given models, JSON-able: what the page builds its tool picker
-    and controls from.
+    """Every tool, the output formats (by MIME type: the name and extension the page
+    shows and downloads under) and the given models, JSON-able: what the page builds its
+    tool picker and controls from.
 
     ``build.py`` writes it into ``dist/build.json`` so the page shows its tools before
     Python has started.
@@ -269,4 +276,6 @@ def catalog(models: dict) -> dict:
         ``{id: ModelSpec}``, the models the build ships.
     """
     return {"groups": list(GROUPS), "tools": [tool.to_dict() for tool in registry().values()],
+            "formats": {known.mime: {"title": known.title, "extension": known.extension}
+                        for known in OUTPUT_FORMATS.values()},
             "models": {spec.id: spec.to_dict() for spec in models.values()}}

@@ -16,12 +16,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image
 
 from ...byom import Signature, TensorRule
+from ...float_image import linear_to_srgb, resize
 from ...tensors import to_input
-from .. import Output, Param, Tool, model_scale_notes
-from ..portrait_blur.lens import linear_to_srgb
+from ...tiling import UNIT_RANGE_NCHW
+from .. import Output, Param, Tool, model_scale_notes, rgb_of
 from . import lab
 
 #: Palette stops, dark to light, as sRGB colours: each is reproduced at its own lightness
@@ -54,7 +54,7 @@ SIGNATURE = Signature(
     inputs=(TensorRule("grey image", "float32", (1, 3, "H", "W")),),
     outputs=(TensorRule("ab", "float32", (1, 2, "H", "W")),),
     # DDColor (do_normalize=False): RGB in [0, 1], no mean or std.
-    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+    normalisation=UNIT_RANGE_NCHW,
     sizes={"H": 512, "W": 512},
 )
 
@@ -92,7 +92,7 @@ def gradient_map(palette: str) -> np.ndarray:
         ``i / (LINEAR_LEVELS - 1)``, with that luminance and the palette's a* b* at its L*
         (held at the end stops' beyond them; less where sRGB has no room).
     """
-    stops = np.array([[int(code[i:i + 2], 16) for i in (1, 3, 5)] for code in PALETTES[palette]], np.uint8)
+    stops = np.array([rgb_of(code) for code in PALETTES[palette]], np.uint8)
     stop_lab = lab.srgb8_to_lab(stops)
     stop_l, stop_a, stop_b = stop_lab[np.argsort(stop_lab[:, 0])].T
     y = np.linspace(0, 1, lab.LINEAR_LEVELS, dtype=np.float32)
@@ -128,16 +128,14 @@ def model_input(spec, y: np.ndarray) -> dict[str, np.ndarray]:
         ``{input_name: float32 (1, 3, h, w)}``, values in [0, 1].
     """
     height, width = spec.inputs[0].shape[2:4]
-    small = np.asarray(Image.fromarray(y, mode="F").resize((width, height), Image.Resampling.BILINEAR))
-    grey = linear_to_srgb(small) * np.float32(255)
+    grey = linear_to_srgb(resize(y, (width, height))) * np.float32(255)
     return to_input(spec, np.repeat(grey[..., None], 3, axis=2))
 
 
 def chroma_at(ab: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The model's a* and b* planes, float32 (2, h, w), scaled bilinearly to ``size``
     = (width, height); returns two float32 (height, width) planes."""
-    a, b = (np.asarray(Image.fromarray(np.ascontiguousarray(plane, np.float32), mode="F")
-                       .resize(size, Image.Resampling.BILINEAR)) for plane in ab)
+    a, b = (resize(np.ascontiguousarray(plane, np.float32), size) for plane in ab)
     return a, b
 
 

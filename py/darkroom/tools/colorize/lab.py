@@ -1,7 +1,7 @@
 """CIELAB (D65) for colourising: a photo's luminance, and colours built from a given
 luminance plus a* b* chroma, kept inside sRGB without changing that luminance.
 
-Only numpy (and the sRGB curves of ``portrait_blur.lens``): the model path runs in the
+Only numpy (and the sRGB curves of ``darkroom.float_image``): the model path runs in the
 page where scipy and scikit-image are not loaded, and scikit-image's ``rgb2lab`` +
 ``lab2rgb`` take about 10 s in float64 on a 12 MP photo on a 2-core CPU, and clip
 out-of-gamut colours channel by channel, which changes their lightness. Here a colour
@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..portrait_blur.lens import linear_to_srgb, srgb_to_linear
+from ...float_image import linear_to_srgb, srgb_to_linear
 
 #: Linear sRGB (D65) to CIE XYZ; its Y row is the luminance of each primary.
 XYZ_FROM_RGB = np.array([[0.412453, 0.357580, 0.180423],

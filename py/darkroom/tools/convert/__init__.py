@@ -10,12 +10,11 @@ from ...imaging import OUTPUT_FORMATS, Encoding
 from .. import Output, Param, Tool
 
 DEFAULT_QUALITY = 85
-FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "avif": "AVIF"}
 
 
 def classical(pixels: np.ndarray, params: dict) -> Output:
     encoding = Encoding(params["format"], round(params["quality"]), keep_metadata=not params["strip_metadata"])
-    name = FORMAT_NAMES[encoding.format]
+    name = OUTPUT_FORMATS[encoding.format].title
     how = "lossless" if encoding.format == "png" else f"at quality {encoding.quality}"
     return Output(pixels, method=f"re-encoding as {name} {how}", encoding=encoding)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..portrait_blur import lens
+from ...float_image import normalised_disk_blur
+from .. import rgb_of
 from .composite import DECODE, subject_extent, to_srgb8
 
 KINDS = ("studio", "solid", "gradient", "blurred")
@@ -37,7 +38,7 @@ _LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 def hex_to_linear(colour: str) -> np.ndarray:
     """``"#rrggbb"`` to float32 (3,) linear light."""
-    return DECODE[[int(colour[i:i + 2], 16) for i in (1, 3, 5)]]
+    return DECODE[list(rgb_of(colour))]
 
 
 def linear_to_hex(colour: np.ndarray) -> str:
@@ -124,7 +125,7 @@ def blurred(linear: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     radius = BLUR_FRACTION * max(alpha.shape)
     # Where the disk sees no background at all, the subject fills in (hidden under it).
     weight = (1 - alpha) ** BLUR_EXCLUSION + np.float32(1e-4)
-    return lens.disk_blur(linear * weight[..., None], radius) / lens.disk_blur(weight, radius)[..., None]
+    return normalised_disk_blur(linear * weight[..., None], weight, radius)
 
 
 def draw(kind: str, colour: str, linear: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, str]:

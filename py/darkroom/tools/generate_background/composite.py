@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..portrait_blur import lens
+from ... import float_image
 
 #: Longer side of the work size.
 WORK_SIDE = 1024
@@ -21,12 +21,12 @@ STRIP_ROWS = 256
 #: Alpha above which a pixel belongs to the subject's body (for its extent and footing).
 SUBJECT = 0.5
 #: sRGB uint8 -> linear float32, by table.
-DECODE = lens.SRGB_TO_LINEAR
+DECODE = float_image.SRGB_TO_LINEAR
 #: Linear is quantised to this many steps on the way back to uint8 sRGB; the error stays
 #: under 0.03 of a level (the steepest slope of the sRGB curve is 12.92), so a colour
 #: that goes in comes out exactly.
 ENCODE_STEPS = 65535
-ENCODE = np.rint(lens.linear_to_srgb(np.arange(ENCODE_STEPS + 1, dtype=np.float32) / ENCODE_STEPS) * 255
+ENCODE = np.rint(float_image.linear_to_srgb(np.arange(ENCODE_STEPS + 1, dtype=np.float32) / ENCODE_STEPS) * 255
                  ).astype(np.uint8)
 #: Blur-fusion radii for the local foreground/background colour means: a wide pass as a
 #: fraction of the work size's longer side (the paper's 90 px on ~1500 px photos), then
@@ -74,8 +74,8 @@ def shrink(pixels: np.ndarray, alpha: np.ndarray, size: tuple[int, int]) -> tupl
     if size == (alpha.shape[1], alpha.shape[0]):
         return DECODE[pixels[..., :3]], alpha.astype(np.float32, copy=False)
     # One channel at a time: a full-size float copy of the photo is never needed.
-    linear = np.stack([lens.resize(DECODE[pixels[..., c]], size) for c in range(3)], axis=-1)
-    return linear, lens.resize(alpha.astype(np.float32, copy=False), size)
+    linear = np.stack([float_image.resize(DECODE[pixels[..., c]], size) for c in range(3)], axis=-1)
+    return linear, float_image.resize(alpha.astype(np.float32, copy=False), size)
 
 
 def upsample_rows(small: np.ndarray, shape: tuple[int, int], start: int, stop: int) -> np.ndarray:
@@ -117,8 +117,8 @@ def subject_extent(alpha: np.ndarray) -> tuple[int, int] | None:
 def _local_means(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
     """Disk means of ``fg`` weighted by alpha and of ``bg`` weighted by 1 - alpha."""
     a = alpha[..., None]
-    fg_mean = lens.disk_blur(fg * a, radius) / np.maximum(lens.disk_blur(alpha, radius), 1e-6)[..., None]
-    bg_mean = lens.disk_blur(bg * (1 - a), radius) / np.maximum(lens.disk_blur(1 - alpha, radius), 1e-6)[..., None]
+    fg_mean = float_image.normalised_disk_blur(fg * a, alpha, radius)
+    bg_mean = float_image.normalised_disk_blur(bg * (1 - a), 1 - alpha, radius)
     return fg_mean, bg_mean
 
 
@@ -173,8 +173,8 @@ def _squashed_blur(image: np.ndarray, radius: float, squash: float) -> np.ndarra
         The ellipse's vertical radius, in pixels.
     """
     h, w = image.shape
-    narrow = lens.resize(image, (max(1, round(w / squash)), h))  # antialiased: a thin line keeps its weight
-    return lens.resize(lens.disk_blur(narrow, radius), (w, h))
+    narrow = float_image.resize(image, (max(1, round(w / squash)), h))  # antialiased: a thin line keeps its weight
+    return float_image.resize(float_image.disk_blur(narrow, radius), (w, h))
 
 
 def contact_shadow(alpha: np.ndarray) -> tuple[np.ndarray | None, str | None]:

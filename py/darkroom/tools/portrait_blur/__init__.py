@@ -12,9 +12,9 @@ Where the distance comes from, best first:
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from ...byom import Signature, TensorRule
+from ...float_image import resize
 from ...imaging import to_float_rgb
 from .. import Output, Param, Tool, model_scale_notes
 from ..remove_background import isnet
@@ -56,7 +56,7 @@ def defocus_from_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         float32 (height, width): 0 at and in front of the focus plane (the nearest
         ``1 - FOCUS_QUANTILE`` of the scene), rising to 1 at the farthest point.
     """
-    full = np.asarray(Image.fromarray(np.asarray(depth, np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+    full = resize(np.asarray(depth, np.float32), size)
     focus, far = np.quantile(full, FOCUS_QUANTILE), float(full.min())
     if focus - far <= 1e-6:
         return np.zeros_like(full)  # a flat scene: nothing to blur by distance

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...byom import Signature, TensorRule
-from .. import Output, Param, Tool, model_scale_notes, single_pass
+from .. import Output, Param, Tool, model_scale_notes, rgb_of, single_pass
 from . import isnet
 
 OUTPUTS = ("cutout", "mask", "color")
@@ -31,7 +31,7 @@ def compose(pixels: np.ndarray, alpha: np.ndarray, params: dict) -> np.ndarray:
     rgb = pixels[..., :3]
     if params["output"] == "cutout":
         return np.dstack([rgb, np.rint(alpha * 255).astype(np.uint8)])
-    backdrop = np.array([int(params["color"][i:i + 2], 16) for i in (1, 3, 5)], dtype=np.float32)
+    backdrop = np.array(rgb_of(params["color"]), dtype=np.float32)
     a = alpha[..., np.newaxis]
     return np.rint(rgb * a + backdrop * (1 - a)).astype(np.uint8)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ...float_image import resize
 from ...models import ModelSpec
 from ...tensors import to_input
 
@@ -48,8 +49,7 @@ def mask_to_alpha(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     ndarray
         float32 (height, width) alpha in [0, 1].
     """
-    full = Image.fromarray(np.asarray(mask, dtype=np.float32), mode="F").resize(size, Image.Resampling.BILINEAR)
-    alpha = (np.asarray(full) - ALPHA_FLOOR) / (ALPHA_CEIL - ALPHA_FLOOR)
+    alpha = (resize(np.asarray(mask, dtype=np.float32), size) - ALPHA_FLOOR) / (ALPHA_CEIL - ALPHA_FLOOR)
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 

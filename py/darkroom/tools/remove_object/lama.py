@@ -15,12 +15,13 @@ from PIL import Image, ImageFilter
 from ...byom import Signature, TensorRule
 from ...models import ModelSpec
 from ...tensors import to_input, to_uint8
+from ...tiling import UNIT_RANGE_NCHW
 from .regions import grow
 
 SIGNATURE = Signature(
     inputs=(TensorRule("image", "float32", (1, 3, "S", "S")), TensorRule("mask", "float32", (1, 1, "S", "S"))),
     outputs=(TensorRule("result", "float32", (1, 3, "S", "S")),),
-    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+    normalisation=UNIT_RANGE_NCHW,
     sizes={"S": 512},
 )
 #: The hole the model fills reaches this many model pixels past the paint: edges of the

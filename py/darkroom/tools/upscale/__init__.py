@@ -12,7 +12,7 @@ from .. import Output, Param, ParamError, Tool
 from ...byom import Signature, TensorRule
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
-from ...tiling import image_model, tile_side, tiled
+from ...tiling import UNIT_RANGE_NCHW, image_model, tile_side, tiled
 
 #: Past this the result would not fit comfortably in a browser tab (3 bytes a pixel, plus tiles).
 MAX_OUTPUT_PIXELS = 64_000_000
@@ -74,7 +74,7 @@ async def classical(pixels: np.ndarray, params: dict) -> Output:
 SIGNATURE = Signature(
     inputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
     outputs=(TensorRule("result", "float32", (1, 3, None, None)),),
-    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+    normalisation=UNIT_RANGE_NCHW,
     sizes={"H": MODEL_TILE, "W": MODEL_TILE},
 )
 
