@@ -183,3 +183,87 @@ def clip_standin_table(dim: int = 8) -> np.ndarray:
         direction[:3] = clip_normalised(rgb)
         table[word] = 5 * direction / np.linalg.norm(direction)
     return table
+
+
+#: The stand-in SD-Turbo's constants (see ``sd_turbo_standin_models``), written out here
+#: rather than read from the tool, so a wrong constant there fails the tests.
+SD_SIGMA = 14.6146  # the noise level of training timestep 999 in SD's scaled-linear schedule
+SD_VAE_SCALING = 0.18215
+_SD_RNG = np.random.default_rng(11)
+SD_TOKEN_WEIGHTS = _SD_RNG.uniform(0.001, 0.01, 1024).astype(np.float32)
+SD_PROJECTION = _SD_RNG.normal(0, 0.6, (1024, 4)).astype(np.float32)
+
+
+def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=TensorProto.INT64) -> None:
+    """Stand-ins for SD-Turbo's three ONNX files with the interface of the web export that
+    onnxruntime's ``js/sd-turbo`` example runs (dimensions left open as there):
+
+    * text: ``input_ids`` int32 [batch, sequence] -> ``last_hidden_state`` [batch,
+      sequence, 1024] = sin(id * ``SD_TOKEN_WEIGHTS``), so padding (id 0) adds zeros;
+    * unet: ``sample`` [1, 4, h, w], ``timestep`` int64 [1], ``encoder_hidden_states`` ->
+      ``out_sample``: the noise that one Euler step from ``SD_SIGMA`` turns into the clean
+      latent x0 = (mean over positions of the states) @ ``SD_PROJECTION`` * timestep / 999
+      per channel, plus 0.05 * the scaled input (a trace of the noise, so variations differ);
+    * vae: ``latent_sample`` [1, 4, h, w] -> ``sample`` [1, 3, 8h, 8w] = tanh of the first
+      three channels times ``SD_VAE_SCALING``, each latent pixel an 8 × 8 block.
+
+    A sampler that gets the noise level, the input scaling, the timestep, the padding or
+    the VAE scaling wrong produces another colour than ``sd_turbo_standin_colour``.
+    """
+    text = helper.make_graph(
+        [helper.make_node("Cast", ["input_ids"], ["ids"], to=TensorProto.FLOAT),
+         helper.make_node("Unsqueeze", ["ids", "last_axis"], ["column"]),
+         helper.make_node("Mul", ["column", "weights"], ["phase"]),
+         helper.make_node("Sin", ["phase"], ["last_hidden_state"])], "sd-text",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch_size", "sequence_length"])],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch_size", "sequence_length", 1024])],
+        [numpy_helper.from_array(SD_TOKEN_WEIGHTS, "weights"), numpy_helper.from_array(np.array([2], np.int64), "last_axis")])
+    _save(text, text_path)
+    input_scale = np.float32((SD_SIGMA ** 2 + 1) ** 0.5)
+    latent_dims = ["batch_size", "num_channels", "height", "width"]
+    unet = helper.make_graph(
+        [helper.make_node("ReduceMean", ["encoder_hidden_states"], ["pooled"], axes=[1], keepdims=0),
+         helper.make_node("MatMul", ["pooled", "projection"], ["per_channel"]),
+         helper.make_node("Reshape", ["per_channel", "channel_shape"], ["target"]),
+         helper.make_node("Cast", ["timestep"], ["t"], to=TensorProto.FLOAT),
+         helper.make_node("Div", ["t", "last_step"], ["fraction"]),
+         helper.make_node("Mul", ["target", "fraction"], ["timed"]),
+         helper.make_node("Mul", ["sample", "texture"], ["trace"]),
+         helper.make_node("Add", ["timed", "trace"], ["clean"]),
+         helper.make_node("Mul", ["sample", "input_scale"], ["noisy"]),
+         helper.make_node("Sub", ["noisy", "clean"], ["scaled_noise"]),
+         helper.make_node("Div", ["scaled_noise", "sigma"], ["out_sample"])], "sd-unet",
+        [helper.make_tensor_value_info("sample", TensorProto.FLOAT, latent_dims),
+         helper.make_tensor_value_info("timestep", timestep_dtype, [1]),
+         helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT, ["batch_size", "sequence_length", 1024])],
+        [helper.make_tensor_value_info("out_sample", TensorProto.FLOAT, latent_dims)],
+        [numpy_helper.from_array(SD_PROJECTION, "projection"),
+         numpy_helper.from_array(np.array([1, 4, 1, 1], np.int64), "channel_shape"),
+         numpy_helper.from_array(np.array(999, np.float32), "last_step"),
+         numpy_helper.from_array(np.array(0.05, np.float32), "texture"),
+         numpy_helper.from_array(input_scale, "input_scale"),
+         numpy_helper.from_array(np.array(SD_SIGMA, np.float32), "sigma")])
+    _save(unet, unet_path)
+    vae = helper.make_graph(
+        [helper.make_node("Slice", ["latent_sample", "start", "stop", "axis"], ["rgb_latent"]),
+         helper.make_node("Mul", ["rgb_latent", "scaling"], ["unscaled"]),
+         helper.make_node("Tanh", ["unscaled"], ["small"]),
+         helper.make_node("Resize", ["small", "", "scales"], ["sample"], mode="nearest")], "sd-vae",
+        [helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT,
+                                       ["batch_size", "num_channels_latent", "height_latent", "width_latent"])],
+        [helper.make_tensor_value_info("sample", TensorProto.FLOAT, ["batch_size", 3, "height", "width"])],
+        [numpy_helper.from_array(np.array([0], np.int64), "start"), numpy_helper.from_array(np.array([3], np.int64), "stop"),
+         numpy_helper.from_array(np.array([1], np.int64), "axis"),
+         numpy_helper.from_array(np.array(SD_VAE_SCALING, np.float32), "scaling"),
+         numpy_helper.from_array(np.array([1, 1, 8, 8], np.float32), "scales")])
+    _save(vae, vae_path)
+
+
+def sd_turbo_standin_colour(ids) -> np.ndarray:
+    """The stand-in generator's picture colour (before its noise trace) for a prompt's
+    token ids, sRGB in [0, 1]: the prompt padded with 0 to 77 positions, as SD-Turbo's
+    pipeline does."""
+    padded = np.zeros(77, np.float32)
+    padded[:len(ids)] = ids
+    pooled = np.sin(padded[:, None] * SD_TOKEN_WEIGHTS).mean(axis=0)
+    return (np.tanh(pooled @ SD_PROJECTION)[:3] + 1) / 2

@@ -163,7 +163,8 @@ function buildControls(tool) {
       const choices = param.name === "model" ? param.choices.filter((c) => c === "auto" || c in build.catalog.models) : param.choices;
       for (const choice of choices) input.append(new Option(choice, choice, false, choice === param.default));
       if (param.open_prefix) {
-        for (const model of savedUserModels().filter((m) => m.tool === tool.id)) input.append(new Option(`your ${model.name}`, model.id));
+        const saved = savedUserModels().filter((m) => m.tool === tool.id && m.slot === param.name);
+        for (const model of saved) input.append(new Option(`your ${model.name}`, model.id));
       }
     } else if (param.kind === "number") {
       input = Object.assign(document.createElement("input"), {
@@ -187,14 +188,19 @@ function buildControls(tool) {
     input.dataset.testid = `param-${param.name}`;
     label.append(input);
     form.append(label);
-    if (param.open_prefix) form.append(userModelPicker(tool, input));
+    if (param.open_prefix) form.append(userModelPicker(tool, param, input));
   }
   const sync = () => {
     for (const param of tool.params.filter((p) => p.shown_when)) {
       const { param: other, values } = param.shown_when;
-      form.elements[param.name].closest("label").hidden = !values.includes(form.elements[other].value);
+      const label = form.elements[param.name].closest("label");
+      label.hidden = !values.includes(form.elements[other].value);
+      const picker = label.nextElementSibling; // a user-model picker follows its select
+      if (picker?.classList.contains("user-model")) picker.hidden = label.hidden;
     }
-    if (form.elements.model && form.elements.classical) form.elements.model.disabled = form.elements.classical.checked;
+    for (const param of tool.params.filter((p) => p.open_prefix && form.elements.classical)) {
+      form.elements[param.name].disabled = form.elements.classical.checked;
+    }
   };
   form.onchange = () => {
     sync();
@@ -205,23 +211,26 @@ function buildControls(tool) {
 }
 
 // --- your own model ----------------------------------------------------------------------
-// The models a user added, kept in localStorage ({tool, id, name, files: [{name, sha256,
-// size, found}]}); their files live in the model cache, verified by sha256 before every
-// session. Entries from before models in parts held one file's fields themselves.
+// The models a user added, kept in localStorage ({tool, slot, id, name, files: [{name,
+// sha256, size, found}]}; slot: the parameter that picks it, "model" or a companion's);
+// their files live in the model cache, verified by sha256 before every session. Entries
+// from before models in parts held one file's fields themselves, from before companions no slot.
 const USER_MODELS_KEY = "darkroom.userModels";
 const savedUserModels = () => JSON.parse(localStorage.getItem(USER_MODELS_KEY) || "[]")
-  .map(({ sha256, size, found, ...model }) => (model.files ? model : { ...model, files: [{ name: model.name, sha256, size, found }] }));
+  .map(({ sha256, size, found, ...model }) => (model.files ? model : { ...model, files: [{ name: model.name, sha256, size, found }] }))
+  .map((model) => ({ slot: "model", ...model }));
 
-function userModelPicker(tool, select) {
+function userModelPicker(tool, param, select) {
   const box = Object.assign(document.createElement("div"), { className: "user-model" });
-  const parts = tool.model_parts || [];
+  const { needs, parts } = tool.user_models[param.name];
+  const whose = param.name === "model" ? "Your own model" : `Your own ${param.label.toLowerCase()}`;
   const label = Object.assign(document.createElement("label"), {
-    textContent: parts.length ? `Your own model (${parts.length} .onnx files: ${parts.join(", ")})` : "Your own model (.onnx)",
+    textContent: parts.length ? `${whose} (${parts.length} .onnx files: ${parts.join(", ")})` : `${whose} (.onnx)`,
   });
   const file = Object.assign(document.createElement("input"), { type: "file", accept: ".onnx", multiple: parts.length > 1 });
-  file.dataset.testid = "model-file";
-  const report = Object.assign(document.createElement("p"), { className: "user-model-report", textContent: `It needs ${tool.user_models}.` });
-  report.dataset.testid = "model-file-report";
+  file.dataset.testid = `${param.name}-file`;
+  const report = Object.assign(document.createElement("p"), { className: "user-model-report", textContent: `It needs ${needs}.` });
+  report.dataset.testid = `${param.name}-file-report`;
   file.addEventListener("change", async () => {
     const picked = [...file.files];
     if (!picked.length) return;
@@ -229,11 +238,11 @@ function userModelPicker(tool, select) {
     report.classList.remove("error");
     report.textContent = `Checking ${name}…`;
     try {
-      const added = await call("addUserModel", { tool: tool.id, blobs: picked });
+      const added = await call("addUserModel", { tool: tool.id, slot: param.name, blobs: picked });
       if (added.error) throw new Error(added.error);
       const { id, files } = added;
       localStorage.setItem(USER_MODELS_KEY, JSON.stringify([...savedUserModels().filter((m) => m.id !== id),
-        { tool: tool.id, id, name, files }]));
+        { tool: tool.id, slot: param.name, id, name, files }]));
       if (![...select.options].some((option) => option.value === id)) select.append(new Option(`your ${name}`, id));
       select.value = id;
       const tensors = (list) => list.map((t) => `${t.name} ${t.dtype} [${t.shape.map((d) => d || "?").join(", ")}]`).join("; ");

@@ -343,7 +343,9 @@ export async function loadModel(specJson, backend) {
   }
 }
 
-const DTYPES = { f: "float32", "<f": "float32", b: "int8", B: "uint8", i: "int32", "<i": "int32", q: "int64", "<q": "int64" };
+// By the typed array Pyodide gives for a buffer: format codes differ by platform (int32
+// is "l" on wasm32, where a C long has 32 bits).
+const DTYPES = { Float32Array: "float32", Int8Array: "int8", Uint8Array: "uint8", Int32Array: "int32", BigInt64Array: "int64" };
 
 // `feeds` maps input names to PyProxies of numpy arrays; their memory is read in
 // place (no copy on this side), and released once onnxruntime has taken its copy.
@@ -361,7 +363,9 @@ export async function run(handle, feeds, outputNames) {
     for (const [name, array] of Object.entries(feeds)) {
       const view = array.getBuffer();
       views.push(view);
-      tensors[name] = new ort.Tensor(DTYPES[view.format], view.data, view.shape);
+      const dtype = DTYPES[view.data.constructor.name];
+      if (!dtype) throw new Error(`input ${name} is a ${view.data.constructor.name}, which no model here takes`);
+      tensors[name] = new ort.Tensor(dtype, view.data, view.shape);
     }
     const results = await session.run(tensors, outputNames);
     const outputs = {};

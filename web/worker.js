@@ -88,9 +88,10 @@ const handlers = {
     const { darkroom } = await booted;
     return darkroom.warm(tool, tier || "auto", JSON.stringify(params || {}));
   },
-  // A user's own model for `tool` (a File, or one a part for a model in parts): read,
-  // checked against the tool, stored; or {error}.
-  async addUserModel({ tool, blobs }) {
+  // A user's own model for `tool` as its `slot` ("model", or a companion such as
+  // "generator"; a File, or one a part for a model in parts): read, checked against the
+  // tool, stored; or {error}.
+  async addUserModel({ tool, slot = "model", blobs }) {
     const { darkroom } = await booted;
     const files = [];
     for (const blob of blobs) {
@@ -100,15 +101,15 @@ const handlers = {
       files.push({ name: blob.name, sha256: found.sha256, size: bytes.byteLength, found, bytes });
     }
     const described = files.map(({ bytes, ...file }) => file);
-    const added = JSON.parse(darkroom.register_user_model(tool, JSON.stringify(described)));
+    const added = JSON.parse(darkroom.register_user_model(tool, JSON.stringify(described), slot));
     if (added.error) return { error: added.error };
     for (const file of files) await bridge.storeModel({ name: `user-${file.sha256}.onnx`, sha256: file.sha256 }, file.bytes);
-    return { ...added, tool, files: described };
+    return { ...added, tool, slot, files: described };
   },
   // User models added on earlier visits (their files are in the model cache).
   async registerUserModels({ models }) {
     const { darkroom } = await booted;
-    return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, JSON.stringify(m.files))));
+    return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, JSON.stringify(m.files), m.slot || "model")));
   },
   injectFault({ where, model }) {
     bridge.injectFault(where, model);

@@ -150,9 +150,9 @@ class BrowserApp:
                 return attempt.name
         return ""
 
-    def register_user_model(self, tool_id: str, files_json: str) -> str:
-        """Check a user's model against the tool's signature and make it runnable as
-        ``params["model"]``.
+    def register_user_model(self, tool_id: str, files_json: str, slot: str = "model") -> str:
+        """Check a user's model against what the tool feeds it and make it runnable as
+        ``params[slot]`` (``"model"``, or a companion's parameter such as ``"generator"``).
 
         ``files_json``: a list of ``{"name", "sha256", "size", "found": {"inputs",
         "outputs"}}``, each file's tensors as onnxruntime-web read them (one file a part
@@ -161,14 +161,15 @@ class BrowserApp:
         Returns JSON: ``{"id", "title"}``, or ``{"error"}`` with the reason it does not fit.
         """
         tool = self.tools.get(tool_id)
-        if tool is None or tool.signature is None:
-            return json.dumps({"error": f"{tool_id} does not take your own models."})
+        signature = tool.user_signature(slot) if tool else None
+        if signature is None:
+            return json.dumps({"error": f"{tool_id} does not take your own models as its {slot}."})
         files = [byom.UserFile(f["name"], f["sha256"], int(f["size"]),
                                *(tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in f["found"][kind])
                                  for kind in ("inputs", "outputs")))
                  for f in json.loads(files_json)]
         try:
-            spec = byom.user_spec(tool.id, tool.signature, files)
+            spec = byom.user_spec(tool.id, signature, files)
         except ModelError as exc:
             return json.dumps({"error": str(exc)})
         self.models[spec.id] = spec

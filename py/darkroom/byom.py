@@ -26,15 +26,24 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True)
 class TensorRule:
-    """One tensor a tool needs: its role (for messages), dtype and shape rule."""
+    """One tensor a tool needs: its role (for messages), dtype and shape rule.
+
+    ``dtype`` may be a tuple of dtypes the tool can feed or read (exports of one model
+    differ, e.g. a diffusion UNet's timestep is int64 in some and float32 in others); the
+    tool then converts to the dtype the file declares.
+    """
 
     role: str
-    dtype: str
+    dtype: str | tuple[str, ...]
     shape: tuple[int | str | None, ...]
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return (self.dtype,) if isinstance(self.dtype, str) else self.dtype
 
     def describe(self) -> str:
         dims = ", ".join("any" if d is None else str(d) for d in self.shape)
-        return f"{self.role}: {self.dtype} [{dims}]"
+        return f"{self.role}: {' or '.join(self.dtypes)} [{dims}]"
 
 
 @dataclass(frozen=True)
@@ -67,9 +76,14 @@ class Signature:
 class Parts:
     """A model in several ONNX files (e.g. CLIP's image and text encoders), one
     :class:`Signature` a part, by part name. The user picks the files in any order; each
-    is matched to the part it fits."""
+    is matched to the part it fits.
+
+    ``backends`` says where such a model may run (``ModelSpec.backends``): by default
+    anywhere a user's model may; a heavy generative model narrows it (e.g. the pro tier).
+    """
 
     parts: dict[str, Signature]
+    backends: dict = field(default_factory=lambda: USER_BACKENDS)
 
     def describe(self) -> str:
         return " | ".join(f"{name} part: {signature.describe()}" for name, signature in self.parts.items())
@@ -128,8 +142,8 @@ def check(signature: Signature, inputs: tuple[TensorSpec, ...], outputs: tuple[T
 
 def _check_tensor(rule: TensorRule, tensor: TensorSpec, bound: dict[str, int]) -> list[str]:
     where = f"{rule.role} {tensor.name!r}"
-    if tensor.dtype != rule.dtype:
-        return [f"{where} is {tensor.dtype}, not {rule.dtype}"]
+    if tensor.dtype not in rule.dtypes:
+        return [f"{where} is {tensor.dtype}, not {' or '.join(rule.dtypes)}"]
     if len(tensor.shape) != len(rule.shape):
         return [f"{where} has {len(tensor.shape)} dimensions, not {len(rule.shape)}"]
     for axis, (want, have) in enumerate(zip(rule.shape, tensor.shape)):
@@ -192,12 +206,13 @@ def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile])
     chosen = [files[i] for i in order]
     combined = hashlib.sha256("".join(f.sha256 for f in chosen).encode()).hexdigest()
     model_id = user_model_id(chosen[0].filename, combined)
-    parts = {name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}") for name, f in zip(names, chosen)}
+    parts = {name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}", signature.backends)
+             for name, f in zip(names, chosen)}
     return ModelSpec(
         id=model_id, tool=tool_id, title=f"Your model {' + '.join(f.filename for f in chosen)}", variant="user",
         files=tuple(spec.files[0] for spec in parts.values()), inputs=(), outputs=(),
         normalisation=dict(signature.parts[names[0]].normalisation), license="supplied by the user",
-        source={"user": [f.filename for f in chosen]}, backends=USER_BACKENDS, parts=parts,
+        source={"user": [f.filename for f in chosen]}, backends=signature.backends, parts=parts,
     )
 
 
@@ -210,7 +225,8 @@ def _fit(signature: Signature, file: UserFile) -> str | None:
     return None
 
 
-def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str) -> ModelSpec:
+def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str,
+               backends: dict = USER_BACKENDS) -> ModelSpec:
     sizes = check(signature, file.inputs, file.outputs)
     return ModelSpec(
         id=model_id,
@@ -223,5 +239,5 @@ def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str
         normalisation=dict(signature.normalisation),
         license="supplied by the user",
         source={"user": file.filename},
-        backends=USER_BACKENDS,
+        backends=backends,
     )

@@ -44,10 +44,12 @@ def _add_tool_command(commands, tool: Tool) -> None:
         else:
             parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
                                 default=None, help=f"{param.help} (default: {param.default})")
-    if tool.signature:
-        several = " (once a part: --model-file A --model-file B)" if isinstance(tool.signature, byom.Parts) else ""
-        parser.add_argument("--model-file", type=Path, metavar="ONNX", action="append",
-                            help=f"run your own ONNX model{several}; it must have {tool.signature.describe()}")
+    for slot in _user_model_slots(tool):
+        signature, flag = tool.user_signature(slot.name), f"--{slot.name}-file"
+        several = f" (once a part: {flag} A {flag} B …)" if isinstance(signature, byom.Parts) else ""
+        parser.add_argument(flag, type=Path, metavar="ONNX", action="append",
+                            help=f"your own ONNX model as the {slot.label.lower()}{several}; "
+                                 f"it must have {signature.describe()}")
     parser.set_defaults(handler=_run_tool_command, tool=tool)
 
 
@@ -68,9 +70,10 @@ def _run_tool_command(args) -> int:
     runtime = CpuRuntime()
     watch = Stopwatch()
     try:
-        if getattr(args, "model_file", None):
-            spec = add_user_model(tool.id, tool.signature, args.model_file)
-            manifest, given["model"] = {**manifest, spec.id: spec}, spec.id
+        for slot in _user_model_slots(tool):
+            if getattr(args, f"{slot.name}_file", None):
+                spec = add_user_model(tool.id, tool.user_signature(slot.name), getattr(args, f"{slot.name}_file"))
+                manifest, given[slot.name] = {**manifest, spec.id: spec}, spec.id
         max_pixels, max_bytes = imaging.limits(args.max_megapixels, args.max_megabytes)
         with watch.phase("decode"):
             imaging.check_file_size(args.source.stat().st_size, max_bytes)
@@ -99,6 +102,11 @@ def _run_tool_command(args) -> int:
     if args.json:
         print(result.provenance.to_json())
     return 0
+
+
+def _user_model_slots(tool: Tool) -> list:
+    """The parameters that may name a user's model (``model``, a companion's)."""
+    return [param for param in tool.all_params() if param.open_prefix]
 
 
 def _format_param(tool: Tool):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
 import numpy as np
 
 from .imaging import PNG, Decoded, Encoding
+from .byom import Parts
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
@@ -107,6 +108,58 @@ def candidates(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> list[M
     return [models[m] for m in tool.models if m in models and models[m].serves(params)]
 
 
+def companion_model(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> tuple[ModelSpec | None, str | None]:
+    """The companion model a run with ``params`` asks for, or ``None`` and why there is none
+    (``(None, None)`` when the run does not use one).
+
+    Raises
+    ------
+    ToolError
+        The requested model is unknown or belongs to another tool.
+    """
+    companion = tool.companion
+    if companion is None or not companion.wanted(params):
+        return None, None
+    requested = params[companion.param]
+    if requested == "auto":
+        installed = [models[m] for m in companion.models if m in models]
+        if installed:
+            return installed[0], None
+        files = (f"{len(companion.signature.parts)} ONNX files: {', '.join(companion.signature.parts)}"
+                 if isinstance(companion.signature, Parts) else "an ONNX file")
+        return None, f"No {companion.label.lower()} ships with Darkroom; you can add your own ({files})."
+    spec = models.get(requested)
+    if spec is None or spec.tool != tool.id:
+        raise ToolError(f"Model {requested} is not available for {tool.id}.")
+    return spec, None
+
+
+def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
+    """``spec`` and its companion as one model in parts, loaded together for an attempt.
+
+    The parts are ``spec``'s sessions and the companion's parts (a single-file companion
+    is the part ``name``); the backends are those both may use, on the tiers both allow,
+    with the features either needs.
+    """
+    own = companion.parts or {name: companion}
+    backends = {}
+    for backend, rule in spec.backends.items():
+        other = companion.backends.get(backend)
+        if other is not None:
+            backends[backend] = {"tiers": [t for t in rule.get("tiers", ()) if t in other.get("tiers", ())],
+                                 "features": sorted({*rule.get("features", ()), *other.get("features", ())})}
+    return replace(spec, id=f"{spec.id}+{companion.id}", title=f"{spec.title} + {companion.title}",
+                   files=spec.files + companion.files, parts={**spec.sessions, **own}, backends=backends)
+
+
+def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
+    """Why no attempt with the companion was planned (those tried and failed are in the
+    fallback chain): its tiers."""
+    allowed = sorted({t for rule in companion.backends.values() for t in rule.get("tiers", ())})
+    return (f"{companion.id} runs on the {' or '.join(allowed)} tier only, and this run's tier is {tier.name}; "
+            "you may choose the tier yourself.")
+
+
 async def run_tool(
     tool: Tool,
     image: Decoded,
@@ -173,10 +226,14 @@ async def run_tool(
     elif not (usable := candidates(tool, params, models)):
         reason = f"No {tool.id} model for these settings is installed here."
     else:
+        companion, no_companion = companion_model(tool, params, models)
+        together = [joined(spec, companion, tool.companion.param) for spec in usable] if companion else []
         if load_packages and tool.model_packages:
             with watch.phase("packages"):
                 await load_packages(tool.model_packages)
-        attempts = runtime.plan(usable, tier)
+        attempts = runtime.plan(together + usable, tier)
+        # Every try with the companion before any without (a plan orders by backend first).
+        attempts.sort(key=lambda attempt: attempt.spec not in together)
         chain = provenance.fallback_chain
         for attempt in attempts:
             if attempt.skip:
@@ -187,8 +244,12 @@ async def run_tool(
             except (ModelError, RuntimeFailure) as exc:
                 chain.append(f"{attempt.name} failed: {exc}")
                 continue
-            if chain:
-                provenance.reason = f"Fell back to {attempt.name}: {'; '.join(chain)}."
+            reasons = [f"Fell back to {attempt.name}: {'; '.join(chain)}."] if chain else []
+            if companion is not None and not any(f"+{companion.id}@" in entry for entry in [*chain, attempt.name]):
+                reasons.append(_companion_untried(companion, tier))
+            elif no_companion:
+                reasons.append(no_companion)
+            provenance.reason = " ".join(reasons) or None
             chain.append(f"{attempt.name} ran")
             provenance.path, provenance.model, provenance.variant = "model", attempt.spec.id, attempt.spec.variant
             provenance.backend = attempt.backend

@@ -12,8 +12,10 @@ from PIL import Image
 from darkroom import models
 from helpers import require_classical_in_page
 from pagekit import RUN_ENDED, add_model, open_tool, run_in_page
+from darkroom.tools.generate_background.scenes import SCENES
 from standins import (CLIP_RED, ab_conv_model, brightness_mask_model, clip_standin_models, clip_standin_table,
-                      colour_matrix_face_model, constant_fill_model, nearest_upscale_model)
+                      colour_matrix_face_model, constant_fill_model, nearest_upscale_model, sd_turbo_standin_colour,
+                      sd_turbo_standin_models)
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +141,46 @@ def test_new_background_standin_cutout_then_classical(app, tmp_path):
     page.get_by_test_id("param-classical").check()
     provenance, _, _ = run_in_page(page)
     assert provenance["path"] == "classical" and "drawn backdrop" in provenance["method"]
+
+
+def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, tmp_path):
+    """A stand-in SD-Turbo (three files, the web export's interface) picked as the image
+    generator: on the recommended lite tier it does not run and the label says why; with
+    the pro tier chosen it runs on WASM (this adapter lacks shader-f16) and paints the scene."""
+    page, _ = app
+    pixels = np.full((120, 160, 3), 40, np.uint8)
+    pixels[30:120, 50:110] = 230
+    open_tool(page, "generate-background", save(tmp_path, "subject.png", pixels))
+    assert page.get_by_test_id("generator-file").is_hidden()
+    page.get_by_test_id("param-backdrop").select_option("generated")
+    assert page.get_by_test_id("param-color").is_hidden() and page.get_by_test_id("generator-file").is_visible()
+    page.get_by_test_id("param-scene").select_option("garden")
+    model = tmp_path / "isnet_standin.onnx"
+    brightness_mask_model(model, side=None)
+    cutout = use_model(page, model)
+    parts = [tmp_path / f"{name}.onnx" for name in ("text_encoder", "unet", "vae_decoder")]
+    sd_turbo_standin_models(*parts)
+    page.get_by_test_id("generator-file").set_input_files([str(parts[1]), str(parts[2]), str(parts[0])])
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=generator-file-report]').textContent.startsWith('Checking')")
+    report = page.get_by_test_id("generator-file-report").inner_text()
+    generator = page.get_by_test_id("param-generator").input_value()
+    assert generator.startswith("user:text_encoder@") and " fits: " in report and generator in report, report
+
+    provenance, out, _ = run_in_page(page)
+    assert provenance["model"] == cutout and provenance["tier"] == "lite"
+    assert f"{generator} runs on the pro tier only, and this run's tier is lite" in provenance["reason"]
+    assert any(note.startswith("No backdrop was generated (the label says why).") for note in provenance["notes"])
+
+    page.get_by_test_id("tier-select").select_option("pro")
+    page.wait_for_function("() => document.querySelector('[data-testid=tier-reasons]').textContent.startsWith('pro')")
+    provenance, out, _ = run_in_page(page)
+    assert (provenance["model"], provenance["backend"]) == (f"{cutout}+{generator}", "wasm"), (provenance["reason"], provenance["fallback_chain"])
+    assert "webgpu skipped: the WebGPU adapter lacks shader-f16" in provenance["reason"]
+    assert any('from the prompt "a green garden' in note for note in provenance["notes"])
+    expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["garden"])
+    assert np.abs(out[:15, :40].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
+    assert out[80, 80].min() > 220  # the subject stays
 
 
 def test_upscale_runs_a_users_upscaler_at_its_measured_scale(app, tmp_path):

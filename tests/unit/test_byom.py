@@ -272,3 +272,22 @@ def test_the_engine_runs_each_part_of_a_model_by_name():
     assert result.provenance.model == spec.id and result.provenance.path == "model"
     assert ran == [(f"{spec.id}/text", ("input_ids",), ("text_embeds",)),
                    (f"{spec.id}/image", ("pixel_values",), ("image_embeds",))]
+
+
+def test_a_rule_may_allow_several_dtypes_and_says_so():
+    rule = byom.TensorRule("timestep", ("int64", "float32"), (1,))
+    signature = byom.Signature(inputs=(rule,), outputs=(), normalisation={})
+    assert rule.describe() == "timestep: int64 or float32 [1]"
+    for dtype in ("int64", "float32"):
+        byom.check(signature, (TensorSpec("t", (1,), dtype),), ())
+    with pytest.raises(ModelError, match="timestep 't' is float16, not int64 or float32"):
+        byom.check(signature, (TensorSpec("t", (1,), "float16"),), ())
+
+
+def test_the_page_learns_each_user_model_slot_of_a_tool():
+    slots = registry()["generate-background"].to_dict()["user_models"]
+    assert set(slots) == {"model", "generator"}
+    assert slots["model"]["parts"] == [] and slots["generator"]["parts"] == ["text", "unet", "vae"]
+    assert slots["generator"]["needs"].startswith("text part: inputs token ids: int32 or int64 [1, S]")
+    assert registry()["tag"].to_dict()["user_models"]["model"]["parts"] == ["image", "text"]
+    assert registry()["convert"].to_dict()["user_models"] == {}

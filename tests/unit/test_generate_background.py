@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from darkroom import cli, engine, float_image, imaging, models
+from darkroom import cli, engine, float_image, imaging, models, tiers
 from darkroom.runtime import CpuRuntime, add_user_model
 from darkroom.tiers import DEFAULT
 from darkroom.tools import registry
-from darkroom.tools.generate_background import backdrops, compose, composite
+from darkroom.tools.generate_background import backdrops, compose, composite, generate
+from darkroom.tools.generate_background.scenes import SCENES
 from helpers import psnr, run_tool
-from standins import brightness_mask_model
+from standins import brightness_mask_model, sd_turbo_standin_colour, sd_turbo_standin_models
 
 TOOL = registry()["generate-background"]
 NO_SHADOW = {"backdrop": "solid", "color": "#2050a0", "shadow": False}
@@ -302,3 +303,186 @@ def test_cli_refuses_a_model_with_the_wrong_signature(tmp_path, cache, photo_fil
     assert line.startswith("darkroom: This model does not fit: mask 'mask' has 3 in dimension 1, not 1. "
                            "The tool needs inputs image: float32 [1, 3, H, W] — outputs mask: float32 [1, 1, H, W]")
     assert not out.exists()
+
+
+# --- generated backdrops: your own SD-Turbo, the companion of the cut-out ---------------
+
+
+def test_the_one_step_starts_at_sd_turbos_published_noise_level():
+    """14.6146: the sigma onnxruntime's SD-Turbo example hard-codes for timestep 999."""
+    assert generate.sigma_at(generate.TIMESTEP) == pytest.approx(14.6146, abs=1e-4)
+    assert generate.sigma_at(0) == pytest.approx(0.0292, abs=1e-4)
+
+
+def test_prompts_are_padded_with_id_0_to_the_encoders_length():
+    ids = generate.token_ids("beach", 77, "int32")
+    (_, _, committed), = [scene for scene in SCENES if scene[0] == "beach"]
+    assert ids.shape == (1, 77) and ids.dtype == np.int32
+    assert tuple(ids[0, :len(committed)]) == committed and not ids[0, len(committed):].any()
+
+
+def test_a_generated_picture_fills_the_frame_centre_cropped():
+    picture = np.zeros((512, 512, 3), np.float32)
+    picture[:, :128] = 1  # a white band on the left quarter is cropped away for a tall frame
+    picture[:, 128:384, 0] = 1
+    tall = backdrops.fitted(picture, (200, 100))
+    assert tall.shape == (200, 100, 3)
+    assert np.allclose(tall[:, 2:-2], (1, 0, 0), atol=1e-6)
+    assert np.allclose(backdrops.fitted(picture, (100, 200))[:, :40], 1, atol=1e-6)  # a wide frame keeps it
+
+
+@pytest.fixture()
+def generator_files(tmp_path):
+    paths = [tmp_path / f"{part}.onnx" for part in ("text_encoder", "unet", "vae_decoder")]
+    sd_turbo_standin_models(*paths)
+    return paths
+
+
+def test_a_generator_is_refused_when_a_part_does_not_fit(tmp_path, cache, generator_files):
+    wrong = tmp_path / "cutout.onnx"
+    brightness_mask_model(wrong)
+    with pytest.raises(models.ModelError, match=r"^No file fits the (text|unet|vae) part"):
+        add_user_model(TOOL.id, TOOL.user_signature("generator"), [generator_files[0], generator_files[1], wrong])
+    with pytest.raises(models.ModelError, match="This model comes in 3 files"):
+        add_user_model(TOOL.id, TOOL.user_signature("generator"), generator_files[:2])
+
+
+def generated(tmp_path, generator_files, params, *, tier=DEFAULT, runtime=None, timestep_float=False):
+    """Run the tool with a stand-in cut-out and the stand-in generator; the Result."""
+    cutout = tmp_path / "cutout.onnx"
+    brightness_mask_model(cutout)
+    if timestep_float:
+        sd_turbo_standin_models(*generator_files, timestep_dtype=onnx_float())
+    mask = add_user_model(TOOL.id, TOOL.signature, [cutout])
+    painter = add_user_model(TOOL.id, TOOL.user_signature("generator"), list(reversed(generator_files)))
+    return asyncio.run(engine.run_tool(
+        TOOL, imaging.Decoded(bright_subject_photo(), "PNG", ()),
+        {"model": mask.id, "generator": painter.id, "backdrop": "generated", "shadow": False, **params},
+        runtime=runtime or CpuRuntime(), models={mask.id: mask, painter.id: painter}, tier=tier)), mask, painter
+
+
+def onnx_float():
+    from onnx import TensorProto
+
+    return TensorProto.FLOAT
+
+
+@pytest.mark.parametrize("scene", ["garden", "office"])
+def test_standin_generator_paints_the_scenes_colour_behind_the_subject(tmp_path, cache, generator_files, scene):
+    """The stand-in's picture has a known colour per prompt; a wrong noise level, input
+    scaling, timestep, padding or VAE scaling in the sampler gives another."""
+    result, mask, painter = generated(tmp_path, generator_files, {"scene": scene, "variation": 7})
+    expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)[scene])
+    backdrop = result.pixels[:15].reshape(-1, 3) / 255
+    assert np.abs(backdrop.mean(axis=0) - expected).max() < 0.03
+    np.testing.assert_array_equal(result.pixels[25:65, 45:85], bright_subject_photo()[25:65, 45:85])
+    p = result.provenance
+    assert (p.path, p.model, p.reason) == ("model", f"{mask.id}+{painter.id}", None)
+    assert painter.id.startswith("user:text_encoder@")
+    assert f'from the prompt "{generate.prompt_of(scene)}" (variation 7) at 512 × 512' in p.notes[-1]
+    assert "Processed in" not in " ".join(p.notes)
+
+
+def test_a_timestep_taken_as_float32_fits_too(tmp_path, cache, generator_files):
+    result, _, painter = generated(tmp_path, generator_files, {"scene": "garden"}, timestep_float=True)
+    assert painter.parts["unet"].inputs[1].dtype == "float32"
+    expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["garden"])
+    assert np.abs(result.pixels[:15].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
+
+
+def test_a_variation_paints_the_scene_again_exactly_and_another_differently(tmp_path, cache, generator_files):
+    first = generated(tmp_path, generator_files, {"scene": "beach", "variation": 3})[0].pixels
+    again = generated(tmp_path, generator_files, {"scene": "beach", "variation": 3})[0].pixels
+    other = generated(tmp_path, generator_files, {"scene": "beach", "variation": 4})[0].pixels
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first[:15].astype(int) - other[:15]).max() > 3
+
+
+class TieredRuntime(CpuRuntime):
+    """onnxruntime on the CPU planned like the page: by tier, from the manifest's backends,
+    with a WebGPU adapter that lacks shader-f16 (as headless Chromium's SwiftShader)."""
+
+    def plan(self, candidates, tier):
+        return tiers.plan(candidates, tier, frozenset())
+
+
+def test_the_generator_runs_only_on_the_pro_tier_and_the_label_says_why(tmp_path, cache, generator_files):
+    lite = tiers.Tier("lite", ("Modest CPU.",))
+    result, mask, painter = generated(tmp_path, generator_files, {}, tier=lite, runtime=TieredRuntime())
+    p = result.provenance
+    assert p.model == mask.id and p.reason == (
+        f"{painter.id} runs on the pro tier only, and this run's tier is lite; you may choose the tier yourself.")
+    assert p.notes[-1].startswith("No backdrop was generated (the label says why). "
+                                  "The backdrop is drawn, not generated: a studio paper sweep")
+    pro = tiers.override(lite, "pro")
+    p = generated(tmp_path, generator_files, {}, tier=pro, runtime=TieredRuntime())[0].provenance
+    # Before the cut-out alone on WebGPU, which the adapter could run.
+    assert p.model == f"{mask.id}+{painter.id}" and p.backend == "wasm"
+    assert p.reason == (f"Fell back to {mask.id}+{painter.id}@wasm: {mask.id}+{painter.id}@webgpu skipped: "
+                        "the WebGPU adapter lacks shader-f16.")
+
+
+def test_a_failing_generator_falls_back_to_the_drawn_backdrop(tmp_path, cache, generator_files):
+    class NoUnet(CpuRuntime):
+        async def load(self, spec, backend="cpu"):
+            if spec.id.endswith("/unet"):
+                from darkroom.runtime import RuntimeFailure
+                raise RuntimeFailure("out of memory")
+            return await super().load(spec, backend)
+
+    result, mask, painter = generated(tmp_path, generator_files, {}, runtime=NoUnet())
+    p = result.provenance
+    assert p.model == mask.id and p.reason == f"Fell back to {mask.id}@cpu: {mask.id}+{painter.id}@cpu failed: out of memory."
+    assert p.notes[-1].startswith("No backdrop was generated (the label says why).")
+
+
+def test_without_a_generator_the_label_says_none_ships(tmp_path, cache, photo_file, capsys):
+    model = tmp_path / "standin.onnx"
+    brightness_mask_model(model)
+    out = tmp_path / "out.png"
+    assert cli.main([TOOL.id, str(photo_file), str(out), "--backdrop", "generated", "--model-file", str(model)]) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "No image generator ships with Darkroom; you can add your own (3 ONNX files: text, unet, vae).")
+    result = run_tool(TOOL.id, bright_subject_photo(), {"classical": True, "backdrop": "generated"})
+    assert result.provenance.notes[-1].startswith(
+        "No backdrop was generated (the classical path runs no generator). The backdrop is drawn, not generated: "
+        "a studio paper sweep")
+
+
+def test_cli_takes_the_generators_three_files_in_any_order(tmp_path, cache, photo_file, generator_files, capsys):
+    model, out = tmp_path / "standin.onnx", tmp_path / "out.png"
+    brightness_mask_model(model)
+    files = [arg for path in (generator_files[2], generator_files[0], generator_files[1])
+             for arg in ("--generator-file", str(path))]
+    assert cli.main([TOOL.id, str(photo_file), str(out), "--backdrop", "generated", "--scene", "office",
+                     "--model-file", str(model), *files, "--json"]) == 0
+    label, provenance = capsys.readouterr().out.strip().splitlines()
+    assert label.startswith("AI model user:standin@") and "+user:text_encoder@" in label
+    assert json.loads(provenance)["reason"] is None
+    expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["office"])
+    assert np.abs(np.asarray(Image.open(out))[:15].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
+
+
+def test_joined_models_run_where_both_may():
+    manifest = models.load_manifest()
+    spec, painter = manifest["isnet-quint8"], generator_spec()
+    both = engine.joined(spec, painter, "generator")
+    assert both.backends == {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"], "features": []}}
+    assert set(both.sessions) == {None, "text", "unet", "vae"} and both.sessions[None] is spec
+    assert both.files == spec.files + painter.files
+
+
+def generator_spec():
+    from darkroom import byom
+    from darkroom.models import TensorSpec
+
+    def found(name, inputs, outputs):
+        specs = lambda tensors: tuple(TensorSpec(n, shape, dtype) for n, shape, dtype in tensors)  # noqa: E731
+        return byom.UserFile(name, name[0] * 64, 10, specs(inputs), specs(outputs))
+
+    latent = (1, 4, 0, 0)
+    return byom.user_spec(TOOL.id, generate.SIGNATURE, [
+        found("text.onnx", [("input_ids", (1, 0), "int32")], [("last_hidden_state", (1, 0, 1024), "float32")]),
+        found("unet.onnx", [("sample", latent, "float32"), ("timestep", (1,), "int64"),
+                            ("encoder_hidden_states", (1, 0, 1024), "float32")], [("out_sample", latent, "float32")]),
+        found("vae.onnx", [("latent_sample", latent, "float32")], [("sample", (1, 3, 0, 0), "float32")])])

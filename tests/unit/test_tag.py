@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from darkroom import cli, engine, imaging
+from darkroom import cli, clip_bpe, engine, imaging
 from darkroom.models import ModelError, ModelSpec, TensorSpec
 from darkroom.runtime import CpuRuntime, add_user_model
 from darkroom.tiers import DEFAULT
@@ -94,10 +94,10 @@ def test_the_prompt_token_ids_are_clips_bpe_of_the_prompts():
     again and compares with the committed file, byte for byte."""
     with tempfile.TemporaryDirectory() as folder:
         try:
-            merges = make_prompts.fetch_merges(Path(folder))
+            merges = clip_bpe.fetch_merges(Path(folder))
         except RuntimeError as exc:
             skip_unless_ci(f"CLIP's vocabulary could not be fetched: {exc}")
-    tokenize = make_prompts.Tokenizer(merges)
+    tokenize = clip_bpe.Tokenizer(merges)
     assert tokenize("a photo of a dog") == [49406, 320, 1125, 539, 320, 1929, 49407]  # CLIP's known ids
     assert tokenize("A  Photo of the Dog's ball!!") == [49406, 320, 1125, 539, 518, 1929, 568, 1069, 748, 49407]
     assert make_prompts.render(tokenize) == Path(make_prompts.__file__).with_name("prompts.py").read_text()

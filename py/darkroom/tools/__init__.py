@@ -152,6 +152,49 @@ def model_scale_notes(spec, pixels: np.ndarray, what: str) -> tuple[str, ...]:
     return (f"{what} was computed at {width} × {height} and scaled to {photo_width} × {photo_height}.",)
 
 
+@dataclass(frozen=True)
+class Companion:
+    """A second model a tool runs beside its own when a parameter asks for it, e.g. New
+    background's image generator beside its cut-out.
+
+    The engine loads both for one attempt (as one model in parts, on a backend both may
+    use); when the companion cannot run, the tool's own model runs alone and the label
+    says why. Its parts' names are the ``part`` the tool passes to ``infer``.
+
+    Attributes
+    ----------
+    param : str
+        The parameter that names it: ``"auto"`` (the first of ``models`` installed) or a
+        user model id.
+    label, help : str
+        For the parameter's control.
+    signature : byom.Signature or byom.Parts
+        What the tool feeds it; a user's model must fit. ``Parts.backends`` says where
+        it may run.
+    used_when : (str, tuple of str)
+        The parameter and values for which a run uses it (the control is shown only then).
+    models : tuple of str
+        Manifest ids, best first.
+    """
+
+    param: str
+    label: str
+    help: str
+    signature: Signature | Parts
+    used_when: tuple[str, tuple[str, ...]]
+    models: tuple[str, ...] = ()
+
+    def wanted(self, params: dict) -> bool:
+        """Whether a run with ``params`` (resolved) uses this companion."""
+        name, values = self.used_when
+        return params.get(name) in values
+
+
+def _user_models(signature: Signature | Parts) -> dict:
+    """What the page's picker for a user's model says it needs."""
+    return {"needs": signature.describe(), "parts": list(signature.parts) if isinstance(signature, Parts) else []}
+
+
 def single_pass(prepare: Callable[..., dict], finish: Callable[..., PathResult]):
     """A model path that runs the network once: ``prepare`` -> infer -> ``finish``.
 
@@ -201,6 +244,8 @@ class Tool:
     rerun_on_change : bool
         The page runs the tool again when a control changes while its result is shown:
         for a quick tool whose point is comparing settings (convert's size by quality).
+    companion : Companion, optional
+        A second model some runs use beside the tool's own.
     """
 
     id: str
@@ -217,6 +262,7 @@ class Tool:
     signature: Signature | Parts | None = None
     library: str = "scikit-image"
     rerun_on_change: bool = False
+    companion: Companion | None = None
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -230,6 +276,10 @@ class Tool:
             extra.append(Param("model", "Model", "choice", "auto", ("auto",) + self.models,
                                help="Which neural network to run; auto picks the best for this device.",
                                open_prefix=USER_PREFIX if self.signature else ""))
+        if self.companion:
+            extra.append(Param(self.companion.param, self.companion.label, "choice", "auto",
+                               ("auto",) + self.companion.models, help=self.companion.help,
+                               open_prefix=USER_PREFIX, shown_when=self.companion.used_when))
         object.__setattr__(self, "engine_params", tuple(extra))
 
     def all_params(self) -> tuple[Param, ...]:
@@ -243,12 +293,19 @@ class Tool:
             raise ParamError(f"{self.id} has no parameter {', '.join(unknown)}")
         return {name: p.parse(given[name]) if name in given else p.default for name, p in known.items()}
 
+    def user_signature(self, param: str = "model") -> Signature | Parts | None:
+        """What a user's model chosen by ``param`` must fit: the tool's own signature for
+        ``"model"``, the companion's for its parameter; ``None``: no user model there."""
+        if param == "model":
+            return self.signature
+        return self.companion.signature if self.companion and self.companion.param == param else None
+
     def to_dict(self) -> dict:
+        slots = {p.name: _user_models(self.user_signature(p.name)) for p in self.all_params() if p.open_prefix}
         return {"id": self.id, "title": self.title, "description": self.description,
                 "group": self.group, "rerun_on_change": self.rerun_on_change,
                 "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
-                "user_models": self.signature.describe() if self.signature else None,
-                "model_parts": list(self.signature.parts) if isinstance(self.signature, Parts) else []}
+                "user_models": slots}
 
 
 def registry() -> dict[str, Tool]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...float_image import normalised_disk_blur
+from ...float_image import normalised_disk_blur, resize, srgb_to_linear
 from .. import rgb_of
 from .composite import DECODE, subject_extent, to_srgb8
 
@@ -126,6 +126,23 @@ def blurred(linear: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     # Where the disk sees no background at all, the subject fills in (hidden under it).
     weight = (1 - alpha) ** BLUR_EXCLUSION + np.float32(1e-4)
     return normalised_disk_blur(linear * weight[..., None], weight, radius)
+
+
+def fitted(picture: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A picture filling a frame of ``shape`` (h, w): centre-cropped to its aspect and
+    resized, in linear light.
+
+    Parameters
+    ----------
+    picture : ndarray
+        float32 (H, W, 3) sRGB in [0, 1] (a generated scene).
+    """
+    height, width = picture.shape[:2]
+    scale = max(shape[0] / height, shape[1] / width)
+    keep_h, keep_w = min(height, round(shape[0] / scale)), min(width, round(shape[1] / scale))
+    top, left = (height - keep_h) // 2, (width - keep_w) // 2
+    cropped = np.ascontiguousarray(picture[top:top + keep_h, left:left + keep_w])
+    return resize(srgb_to_linear(cropped), (shape[1], shape[0]))
 
 
 def draw(kind: str, colour: str, linear: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, str]:
