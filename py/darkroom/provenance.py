@@ -47,7 +47,9 @@ class Provenance:
         adapter is a software renderer (swiftshader), not a GPU."``"""
         seconds = self.timings_ms.get("total", 0.0) / 1000
         if self.path == "model":
-            text = f"AI model {self.model} on {self.backend}, {seconds:.2f} s"
+            # A tool's model and its companion run as one attempt, named "a+b".
+            models = self.model.split("+")
+            text = f"AI model{'s' if len(models) > 1 else ''} {' + '.join(models)} on {self.backend}, {seconds:.2f} s"
         else:
             how = f"{self.library} {self.method}" if self.method else self.library
             # A tool with no model path at all (reason None) falls back from nothing.

@@ -457,7 +457,7 @@ def test_cli_takes_the_generators_three_files_in_any_order(tmp_path, cache, phot
     assert cli.main([TOOL.id, str(photo_file), str(out), "--backdrop", "generated", "--scene", "office",
                      "--model-file", str(model), *files, "--json"]) == 0
     label, provenance = capsys.readouterr().out.strip().splitlines()
-    assert label.startswith("AI model user:standin@") and "+user:text_encoder@" in label
+    assert label.startswith("AI models user:standin@") and " + user:text_encoder@" in label
     assert json.loads(provenance)["reason"] is None
     expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["office"])
     assert np.abs(np.asarray(Image.open(out))[:15].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03

@@ -125,7 +125,7 @@ TOOL = Tool(
               shown_when=("backdrop", tuple(kind for kind in backdrops.KINDS if kind != "blurred"))),
         Param("scene", "Scene", "choice", generate.SCENE_NAMES[0], generate.SCENE_NAMES,
               help="What the generator paints behind the subject.", shown_when=("backdrop", (GENERATED,))),
-        Param("variation", "Variation", "number", 1, minimum=1, maximum=999, step=1,
+        Param("variation", "Variation", "number", 1, minimum=1, maximum=100, step=1,
               help="Another number paints another take on the scene; the same number paints it again.",
               shown_when=("backdrop", (GENERATED,))),
         Param("shadow", "Contact shadow", "bool", True,
