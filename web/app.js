@@ -222,7 +222,7 @@ const savedUserModels = () => JSON.parse(localStorage.getItem(USER_MODELS_KEY) |
 
 function userModelPicker(tool, param, select) {
   const box = Object.assign(document.createElement("div"), { className: "user-model" });
-  const { needs, parts } = tool.user_models[param.name];
+  const { needs, parts, tiers } = tool.user_models[param.name];
   const whose = param.name === "model" ? "Your own model" : `Your own ${param.label.toLowerCase()}`;
   const label = Object.assign(document.createElement("label"), {
     textContent: parts.length ? `${whose} (${parts.length} .onnx files: ${parts.join(", ")})` : `${whose} (.onnx)`,
@@ -255,7 +255,24 @@ function userModelPicker(tool, param, select) {
   });
   label.append(file);
   box.append(label, report);
+  if (tiers.length < TIER_NAMES.length) {
+    const note = Object.assign(document.createElement("p"), { className: "tier-note" });
+    note.dataset.tiers = tiers.join(" ");
+    note.dataset.testid = `${param.name}-tier-note`;
+    box.append(note);
+    showTierNote(note);
+  }
   return box;
+}
+
+// A model that only some tiers run says so up front while another tier is in use.
+const TIER_NAMES = ["lite", "standard", "pro"];
+let tierInUse = null; // known once Python has started
+
+function showTierNote(note) {
+  const tiers = note.dataset.tiers.split(" ");
+  note.textContent = !tierInUse || tiers.includes(tierInUse) ? "" :
+    `It runs on the ${tiers.join(" or ")} tier only; this device's tier is ${tierInUse}. Choose a tier above to try it anyway.`;
 }
 
 function readParams(tool) {
@@ -577,6 +594,8 @@ async function showTier() {
   reasons.textContent = `${tier.name}${tier.overridden ? "" : " (recommended)"}: ${tier.reasons.join(" ")}`;
   reasons.classList.toggle("risk", tier.overridden);
   $("[data-testid=tier-select] option[value=auto]").textContent = `auto (${tier.recommended})`;
+  tierInUse = tier.name;
+  document.querySelectorAll(".tier-note").forEach(showTierNote);
   return tier;
 }
 

@@ -14,7 +14,7 @@ from js import Object
 from pyodide.ffi import create_proxy, to_js
 
 from . import byom, imaging, tiers
-from .engine import ToolError, candidates, run_tool
+from .engine import ToolError, plan_attempts, run_tool
 from .models import ModelError, TensorSpec, parse_manifest
 from .provenance import Stopwatch
 from .runtime import RuntimeFailure, Session
@@ -129,7 +129,7 @@ class BrowserApp:
 
     async def warm(self, tool_id: str, tier_name: str = "auto", params_json: str = "{}") -> str:
         """Download, verify and load the model a run of ``tool_id`` with ``params_json``
-        (defaults filled in) would try first.
+        (defaults filled in) would try first, with its companion (e.g. an image generator).
 
         Returns ``"model@backend"``, or ``""`` when nothing would run; failures are left
         for the run to report (and fall back from).
@@ -137,10 +137,12 @@ class BrowserApp:
         tool = self.tools[tool_id]
         try:
             params = tool.resolve(json.loads(params_json))
-            usable = [] if params.get("classical") else candidates(tool, params, self.models)
+            if params.get("classical"):
+                return ""
+            attempts = plan_attempts(tool, params, self.models, self.runtime, self.tier(tier_name))[0]
         except (ValueError, ToolError):
             return ""  # the run will say what is wrong
-        for attempt in self.runtime.plan(usable, self.tier(tier_name)):
+        for attempt in attempts:
             if not attempt.skip:
                 try:
                     for part in attempt.spec.sessions.values():

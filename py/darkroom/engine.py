@@ -152,6 +152,31 @@ def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
                    files=spec.files + companion.files, parts={**spec.sessions, **own}, backends=backends)
 
 
+def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtime: Runtime,
+                  tier: Tier) -> tuple[list, ModelSpec | None, str | None]:
+    """The (model, backend) attempts for a run with ``params`` (resolved), best first:
+    with the companion model the run asks for, every try with it before any without.
+
+    Returns
+    -------
+    attempts : list of tiers.Attempt
+    companion : ModelSpec or None
+    no_companion : str or None
+        Why the run goes without the companion it asks for.
+
+    Raises
+    ------
+    ToolError
+        A requested model is unknown, belongs to another tool, or cannot serve ``params``.
+    """
+    usable = candidates(tool, params, models)
+    companion, no_companion = companion_model(tool, params, models)
+    together = [joined(spec, companion, tool.companion.param) for spec in usable] if companion else []
+    attempts = runtime.plan(together + usable, tier) if usable else []
+    attempts.sort(key=lambda attempt: attempt.spec not in together)  # a plan orders by backend first
+    return attempts, companion, no_companion
+
+
 def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
     """Why no attempt with the companion was planned (those tried and failed are in the
     fallback chain): its tiers."""
@@ -223,17 +248,13 @@ async def run_tool(
         reason = f"No {tool.id} model ships with Darkroom; you can add your own ONNX model."
     elif runtime is None:
         reason = "No model runtime on this host."
-    elif not (usable := candidates(tool, params, models)):
+    elif not candidates(tool, params, models):
         reason = f"No {tool.id} model for these settings is installed here."
     else:
-        companion, no_companion = companion_model(tool, params, models)
-        together = [joined(spec, companion, tool.companion.param) for spec in usable] if companion else []
+        attempts, companion, no_companion = plan_attempts(tool, params, models, runtime, tier)
         if load_packages and tool.model_packages:
             with watch.phase("packages"):
                 await load_packages(tool.model_packages)
-        attempts = runtime.plan(together + usable, tier)
-        # Every try with the companion before any without (a plan orders by backend first).
-        attempts.sort(key=lambda attempt: attempt.spec not in together)
         chain = provenance.fallback_chain
         for attempt in attempts:
             if attempt.skip:

@@ -154,6 +154,9 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
     assert page.get_by_test_id("generator-file").is_hidden()
     page.get_by_test_id("param-backdrop").select_option("generated")
     assert page.get_by_test_id("param-color").is_hidden() and page.get_by_test_id("generator-file").is_visible()
+    page.wait_for_function("() => document.querySelector('[data-testid=generator-tier-note]').textContent !== ''")
+    assert page.get_by_test_id("generator-tier-note").inner_text() == (
+        "It runs on the pro tier only; this device's tier is lite. Choose a tier above to try it anyway.")
     page.get_by_test_id("param-scene").select_option("garden")
     model = tmp_path / "isnet_standin.onnx"
     brightness_mask_model(model, side=None)
@@ -174,6 +177,7 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
 
     page.get_by_test_id("tier-select").select_option("pro")
     page.wait_for_function("() => document.querySelector('[data-testid=tier-reasons]').textContent.startsWith('pro')")
+    assert page.get_by_test_id("generator-tier-note").is_hidden()  # empty: the pro tier runs it
     provenance, out, _ = run_in_page(page)
     assert (provenance["model"], provenance["backend"]) == (f"{cutout}+{generator}", "wasm"), (provenance["reason"], provenance["fallback_chain"])
     assert "webgpu skipped: the WebGPU adapter lacks shader-f16" in provenance["reason"]

@@ -288,6 +288,7 @@ def test_the_page_learns_each_user_model_slot_of_a_tool():
     slots = registry()["generate-background"].to_dict()["user_models"]
     assert set(slots) == {"model", "generator"}
     assert slots["model"]["parts"] == [] and slots["generator"]["parts"] == ["text", "unet", "vae"]
+    assert slots["model"]["tiers"] == ["lite", "standard", "pro"] and slots["generator"]["tiers"] == ["pro"]
     assert slots["generator"]["needs"].startswith("text part: inputs token ids: int32 or int64 [1, S]")
     assert registry()["tag"].to_dict()["user_models"]["model"]["parts"] == ["image", "text"]
     assert registry()["convert"].to_dict()["user_models"] == {}
