@@ -9,12 +9,12 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from .imaging import PNG, Decoded, Encoding
 from .byom import Parts
+from .imaging import PNG, Decoded, Encoding
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
-from .tiers import Tier
+from .tiers import Tier, running_tiers
 from .tools import Output, Progress, Tool
 
 
@@ -180,8 +180,7 @@ def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtim
 def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
     """Why no attempt with the companion was planned (those tried and failed are in the
     fallback chain): its tiers."""
-    allowed = sorted({t for rule in companion.backends.values() for t in rule.get("tiers", ())})
-    return (f"{companion.id} runs on the {' or '.join(allowed)} tier only, and this run's tier is {tier.name}; "
+    return (f"{companion.id} runs on the {' or '.join(running_tiers(companion.backends))} tier only, and this run's tier is {tier.name}; "
             "you may choose the tier yourself.")
 
 

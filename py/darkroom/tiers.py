@@ -141,6 +141,11 @@ def override(recommended: Tier, name: str) -> Tier:
     return Tier(name, reasons, models_allowed=True, gpu_features=recommended.gpu_features, overridden=True)
 
 
+def running_tiers(backends: dict) -> list[str]:
+    """The tiers, lightest first, that run a model with these manifest ``backends`` somewhere."""
+    return [tier for tier in TIERS if any(tier in rule.get("tiers", ()) for rule in backends.values())]
+
+
 def plan(candidates: list[ModelSpec], tier: Tier, webgpu_features: frozenset[str] | None) -> list[Attempt]:
     """The ordered (model, backend) attempts for ``tier``, from each model's manifest ``backends``.
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..byom import USER_BACKENDS, USER_PREFIX, Parts, Signature
 from ..imaging import OUTPUT_FORMATS, PNG, Encoding
-from ..tiers import TIERS
+from ..tiers import running_tiers
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: The page lists tools under these headings, in this order.
@@ -195,7 +195,7 @@ def _user_models(signature: Signature | Parts) -> dict:
     """What the page's picker for a user's model says it needs, and the tiers that run it."""
     backends = signature.backends if isinstance(signature, Parts) else USER_BACKENDS
     return {"needs": signature.describe(), "parts": list(signature.parts) if isinstance(signature, Parts) else [],
-            "tiers": [tier for tier in TIERS if any(tier in rule.get("tiers", ()) for rule in backends.values())]}
+            "tiers": running_tiers(backends)}
 
 
 def single_pass(prepare: Callable[..., dict], finish: Callable[..., PathResult]):
