@@ -319,6 +319,8 @@ def test_prompts_are_padded_with_id_0_to_the_encoders_length():
     (_, _, committed), = [scene for scene in SCENES if scene[0] == "beach"]
     assert ids.shape == (1, 77) and ids.dtype == np.int32
     assert tuple(ids[0, :len(committed)]) == committed and not ids[0, len(committed):].any()
+    with pytest.raises(models.ModelError, match="its text encoder reads 8 tokens; the prompt of beach has"):
+        generate.token_ids("beach", 8, "int64")
 
 
 def test_a_generated_picture_fills_the_frame_centre_cropped():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...byom import Parts, Signature, TensorRule
-from ...models import ModelSpec
+from ...models import ModelError, ModelSpec
 from .scenes import SCENES
 
 #: Where a generator may run: the pro tier (a GPU with shader-f16, which the fp16
@@ -66,8 +66,16 @@ def prompt_of(scene: str) -> str:
 
 
 def token_ids(scene: str, length: int, dtype: str) -> np.ndarray:
-    """A scene's committed token ids padded with ``PAD_ID`` to ``length``: (1, length)."""
+    """A scene's committed token ids padded with ``PAD_ID`` to ``length``: (1, length).
+
+    Raises
+    ------
+    ModelError
+        The text encoder reads fewer tokens than the prompt has.
+    """
     ids = next(ids for name, _, ids in SCENES if name == scene)
+    if len(ids) > length:
+        raise ModelError(f"its text encoder reads {length} tokens; the prompt of {scene} has {len(ids)}")
     padded = np.full((1, length), PAD_ID, dtype=dtype)
     padded[0, :len(ids)] = ids
     return padded
