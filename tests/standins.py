@@ -194,7 +194,31 @@ SD_TOKEN_WEIGHTS = _SD_RNG.uniform(0.001, 0.01, 1024).astype(np.float32)
 SD_PROJECTION = _SD_RNG.normal(0, 0.6, (1024, 4)).astype(np.float32)
 
 
-def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=TensorProto.INT64) -> None:
+def _half_io(graph):
+    """``graph`` with its float32 inputs and outputs declared float16 and cast at the edges,
+    as an fp16 export that keeps fp16 inputs and outputs (optimum's) has them."""
+    renamed, first, last = {}, [], []
+    for value in graph.input:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            renamed[value.name] = f"{value.name}_float"
+            first.append(helper.make_node("Cast", [value.name], [renamed[value.name]], to=TensorProto.FLOAT))
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for value in graph.output:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            renamed[value.name] = f"{value.name}_float"
+            last.append(helper.make_node("Cast", [renamed[value.name]], [value.name], to=TensorProto.FLOAT16))
+            value.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for node in graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        node.output[:] = [renamed.get(name, name) for name in node.output]
+    nodes = [*first, *graph.node, *last]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return graph
+
+
+def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=TensorProto.INT64,
+                            float16: bool = False) -> None:
     """Stand-ins for SD-Turbo's three ONNX files with the interface of the web export that
     onnxruntime's ``js/sd-turbo`` example runs (dimensions left open as there):
 
@@ -209,7 +233,9 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
 
     A sampler that gets the noise level, the input scaling, the timestep, the padding or
     the VAE scaling wrong produces another colour than ``sd_turbo_standin_colour``.
+    ``float16=True`` declares every float input and output float16.
     """
+    edges = _half_io if float16 else (lambda graph: graph)
     text = helper.make_graph(
         [helper.make_node("Cast", ["input_ids"], ["ids"], to=TensorProto.FLOAT),
          helper.make_node("Unsqueeze", ["ids", "last_axis"], ["column"]),
@@ -218,7 +244,7 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
         [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch_size", "sequence_length"])],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch_size", "sequence_length", 1024])],
         [numpy_helper.from_array(SD_TOKEN_WEIGHTS, "weights"), numpy_helper.from_array(np.array([2], np.int64), "last_axis")])
-    _save(text, text_path)
+    _save(edges(text), text_path)
     input_scale = np.float32((SD_SIGMA ** 2 + 1) ** 0.5)
     latent_dims = ["batch_size", "num_channels", "height", "width"]
     unet = helper.make_graph(
@@ -243,7 +269,7 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
          numpy_helper.from_array(np.array(0.05, np.float32), "texture"),
          numpy_helper.from_array(input_scale, "input_scale"),
          numpy_helper.from_array(np.array(SD_SIGMA, np.float32), "sigma")])
-    _save(unet, unet_path)
+    _save(edges(unet), unet_path)
     vae = helper.make_graph(
         [helper.make_node("Slice", ["latent_sample", "start", "stop", "axis"], ["rgb_latent"]),
          helper.make_node("Mul", ["rgb_latent", "scaling"], ["unscaled"]),
@@ -256,7 +282,7 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
          numpy_helper.from_array(np.array([1], np.int64), "axis"),
          numpy_helper.from_array(np.array(SD_VAE_SCALING, np.float32), "scaling"),
          numpy_helper.from_array(np.array([1, 1, 8, 8], np.float32), "scales")])
-    _save(vae, vae_path)
+    _save(edges(vae), vae_path)
 
 
 def sd_turbo_standin_colour(ids) -> np.ndarray:

@@ -361,16 +361,23 @@ export async function run(handle, feeds, outputNames) {
     }
     const tensors = {};
     for (const [name, array] of Object.entries(feeds)) {
-      const view = array.getBuffer();
+      // Pyodide gives float16 no typed array: its bits go as Uint16Array, which onnxruntime-web takes.
+      const numpyType = array.dtype;
+      const half = numpyType.name === "float16";
+      numpyType.destroy();
+      const view = array.getBuffer(half ? "u16" : undefined);
       views.push(view);
-      const dtype = DTYPES[view.data.constructor.name];
+      const dtype = half ? "float16" : DTYPES[view.data.constructor.name];
       if (!dtype) throw new Error(`input ${name} is a ${view.data.constructor.name}, which no model here takes`);
       tensors[name] = new ort.Tensor(dtype, view.data, view.shape);
     }
     const results = await session.run(tensors, outputNames);
     const outputs = {};
     for (const name of outputNames) {
-      outputs[name] = { data: results[name].data, dims: Array.from(results[name].dims), type: results[name].type };
+      const { data, dims, type } = results[name];
+      // Chromium's Float16Array is a typed array Pyodide cannot read: hand over its bits.
+      const bits = type === "float16" ? new Uint16Array(data.buffer, data.byteOffset, data.length) : data;
+      outputs[name] = { data: bits, dims: Array.from(dims), type };
     }
     return { outputs };
   } catch (err) {

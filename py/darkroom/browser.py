@@ -26,7 +26,8 @@ def _js_object(value):
 
 
 #: onnxruntime-web's tensor types as numpy dtypes.
-_NUMPY_DTYPES = {"float32": np.float32, "int64": np.int64, "int32": np.int32, "uint8": np.uint8, "int8": np.int8}
+_NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32,
+                 "uint8": np.uint8, "int8": np.int8}
 
 
 def _raise_for(reply: dict) -> None:
@@ -83,7 +84,10 @@ class BrowserRuntime:
             dtype = _NUMPY_DTYPES.get(str(out.type))
             if dtype is None:
                 raise RuntimeFailure(f"output {name} is {out.type}, which no tool reads")
-            result[name] = np.frombuffer(out.data.to_bytes(), dtype=dtype).reshape(out.dims.to_py())
+            try:
+                result[name] = np.frombuffer(out.data.to_bytes(), dtype=dtype).reshape(out.dims.to_py())
+            except Exception as exc:  # Pyodide's own errors: a run whose output cannot be read falls back
+                raise RuntimeFailure(f"output {name} ({out.type}) could not be read: {exc}") from exc
         return result
 
     async def release(self, session):

@@ -186,6 +186,20 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
     assert np.abs(out[:15, :40].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
     assert out[80, 80].min() > 220  # the subject stays
 
+    # An export with float16 inputs and outputs: its tensors cross the bridge as float16.
+    half = tmp_path / "half"
+    half.mkdir()
+    parts = [half / part.name for part in parts]
+    sd_turbo_standin_models(*parts, float16=True)
+    page.get_by_test_id("generator-file").set_input_files([str(part) for part in parts])
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=generator-file-report]').textContent.startsWith('Checking')")
+    assert "unet.onnx: inputs sample float16 [" in page.get_by_test_id("generator-file-report").inner_text()
+    generator = page.get_by_test_id("param-generator").input_value()
+    provenance, out, _ = run_in_page(page)
+    assert provenance["model"] == f"{cutout}+{generator}", (provenance["reason"], provenance["fallback_chain"])
+    assert np.abs(out[:15, :40].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
+
 
 def test_upscale_runs_a_users_upscaler_at_its_measured_scale(app, tmp_path):
     page, _ = app

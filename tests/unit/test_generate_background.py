@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pytest
+from onnx import TensorProto
 from PIL import Image
 
 from darkroom import cli, engine, float_image, imaging, models, tiers
@@ -349,24 +350,19 @@ def test_a_generator_is_refused_when_a_part_does_not_fit(tmp_path, cache, genera
         add_user_model(TOOL.id, TOOL.user_signature("generator"), generator_files[:2])
 
 
-def generated(tmp_path, generator_files, params, *, tier=DEFAULT, runtime=None, timestep_float=False):
+def generated(tmp_path, generator_files, params, *, tier=DEFAULT, runtime=None, timestep_float=False, float16=False):
     """Run the tool with a stand-in cut-out and the stand-in generator; the Result."""
     cutout = tmp_path / "cutout.onnx"
     brightness_mask_model(cutout)
-    if timestep_float:
-        sd_turbo_standin_models(*generator_files, timestep_dtype=onnx_float())
+    if timestep_float or float16:
+        sd_turbo_standin_models(*generator_files, timestep_dtype=TensorProto.FLOAT if timestep_float else TensorProto.INT64,
+                                float16=float16)
     mask = add_user_model(TOOL.id, TOOL.signature, [cutout])
     painter = add_user_model(TOOL.id, TOOL.user_signature("generator"), list(reversed(generator_files)))
     return asyncio.run(engine.run_tool(
         TOOL, imaging.Decoded(bright_subject_photo(), "PNG", ()),
         {"model": mask.id, "generator": painter.id, "backdrop": "generated", "shadow": False, **params},
         runtime=runtime or CpuRuntime(), models={mask.id: mask, painter.id: painter}, tier=tier)), mask, painter
-
-
-def onnx_float():
-    from onnx import TensorProto
-
-    return TensorProto.FLOAT
 
 
 @pytest.mark.parametrize("scene", ["garden", "office"])
@@ -390,6 +386,15 @@ def test_a_timestep_taken_as_float32_fits_too(tmp_path, cache, generator_files):
     assert painter.parts["unet"].inputs[1].dtype == "float32"
     expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["garden"])
     assert np.abs(result.pixels[:15].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
+
+
+def test_an_export_with_float16_inputs_and_outputs_fits_too(tmp_path, cache, generator_files):
+    """optimum's fp16 export keeps float16 at its edges: every feed is cast to it."""
+    result, _, painter = generated(tmp_path, generator_files, {"scene": "city"}, float16=True)
+    assert [t.dtype for t in painter.parts["unet"].inputs] == ["float16", "int64", "float16"]
+    expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["city"])
+    assert np.abs(result.pixels[:15].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
+    assert result.provenance.model.endswith(painter.id)
 
 
 def test_a_variation_paints_the_scene_again_exactly_and_another_differently(tmp_path, cache, generator_files):

@@ -6,7 +6,9 @@ The interface is that of the web export onnxruntime's SD-Turbo example runs
 [1, S] -> ``last_hidden_state`` [1, S, 1024]; ``sample`` [1, 4, 64, 64], ``timestep``
 int64 [1], ``encoder_hidden_states`` -> ``out_sample`` (the predicted noise);
 ``latent_sample`` [1, 4, 64, 64] -> ``sample`` [1, 3, 512, 512] in [-1, 1]. Exports
-that take the timestep as float32 or the ids as int64 fit too.
+that take the timestep as float32, the ids as int64, or float16 tensors in and out
+(optimum's fp16 export, for WebGPU with shader-f16) fit too: each feed is cast to what
+its file declares.
 
 One step of the Euler sampler from the noisiest of Stable Diffusion's 1000 training
 noise levels (SD-Turbo's "trailing" schedule with one step) lands on the model's
@@ -26,17 +28,18 @@ from .scenes import SCENES
 #: exports need on WebGPU); WASM only when a pro tier was chosen for a device without it.
 GENERATOR_BACKENDS = {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"]}}
 PARTS = ("text", "unet", "vae")
+FLOATS = ("float32", "float16")
 SIGNATURE = Parts({
     "text": Signature(inputs=(TensorRule("token ids", ("int32", "int64"), (1, "S")),),
-                      outputs=(TensorRule("hidden states", "float32", (1, "S", "D")),),
+                      outputs=(TensorRule("hidden states", FLOATS, (1, "S", "D")),),
                       normalisation={}, sizes={"S": 77}),
-    "unet": Signature(inputs=(TensorRule("latent sample", "float32", (1, 4, "h", "w")),
-                              TensorRule("timestep", ("int64", "float32"), (1,)),
-                              TensorRule("encoder hidden states", "float32", (1, "S", "D"))),
-                      outputs=(TensorRule("predicted noise", "float32", (1, 4, "h", "w")),),
+    "unet": Signature(inputs=(TensorRule("latent sample", FLOATS, (1, 4, "h", "w")),
+                              TensorRule("timestep", ("int64", "float32", "float16"), (1,)),
+                              TensorRule("encoder hidden states", FLOATS, (1, "S", "D"))),
+                      outputs=(TensorRule("predicted noise", FLOATS, (1, 4, "h", "w")),),
                       normalisation={}, sizes={"h": 64, "w": 64, "S": 77}),
-    "vae": Signature(inputs=(TensorRule("latent", "float32", (1, 4, "h", "w")),),
-                     outputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
+    "vae": Signature(inputs=(TensorRule("latent", FLOATS, (1, 4, "h", "w")),),
+                     outputs=(TensorRule("image", FLOATS, (1, 3, "H", "W")),),
                      normalisation={}, sizes={"h": 64, "w": 64}),
 }, backends=GENERATOR_BACKENDS)
 
@@ -118,9 +121,12 @@ async def paint(spec: ModelSpec, infer, scene: str, variation: int) -> np.ndarra
     sigma = sigma_at(TIMESTEP)
     latents = initial_latents(unet.inputs[0].shape, variation, sigma)
     sample, timestep, context = unet.inputs
-    noise = (await infer({sample.name: latents / np.float32((sigma ** 2 + 1) ** 0.5),
+    noise = (await infer({sample.name: (latents / np.float32((sigma ** 2 + 1) ** 0.5)).astype(sample.dtype),
                           timestep.name: np.full((1,), TIMESTEP, dtype=timestep.dtype),
-                          context.name: hidden.astype(np.float32, copy=False)}, part="unet"))[unet.outputs[0].name]
-    clean = denoised(latents, noise, sigma)
-    image = (await infer({vae.inputs[0].name: clean / np.float32(VAE_SCALING)}, part="vae"))[vae.outputs[0].name]
-    return np.clip((image[0].transpose(1, 2, 0) + 1) / 2, 0, 1).astype(np.float32)
+                          context.name: hidden.astype(context.dtype, copy=False)}, part="unet"))[unet.outputs[0].name]
+    # The sampler's arithmetic stays in float32 whatever the files compute in.
+    clean = denoised(latents, noise.astype(np.float32, copy=False), sigma)
+    latent = vae.inputs[0]
+    image = (await infer({latent.name: (clean / np.float32(VAE_SCALING)).astype(latent.dtype)}, part="vae"))
+    picture = image[vae.outputs[0].name][0].astype(np.float32, copy=False).transpose(1, 2, 0)
+    return np.clip((picture + 1) / 2, 0, 1)
