@@ -161,7 +161,11 @@ function buildControls(tool) {
       input = document.createElement("select");
       // Only the models this build ships can be picked, and the user's own.
       const choices = param.name === "model" ? param.choices.filter((c) => c === "auto" || c in build.catalog.models) : param.choices;
-      for (const choice of choices) input.append(new Option(choice, choice, false, choice === param.default));
+      // A companion slot with no shipped model has nothing behind "auto" but what you add.
+      const nothingShips = param.open_prefix && param.name !== "model" && choices.length === 1;
+      for (const choice of choices) {
+        input.append(new Option(nothingShips ? "none (add yours below)" : choice, choice, false, choice === param.default));
+      }
       if (param.open_prefix) {
         const saved = savedUserModels().filter((m) => m.tool === tool.id && m.slot === param.name);
         for (const model of saved) input.append(new Option(`your ${model.name}`, model.id));

@@ -158,6 +158,8 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
     assert page.get_by_test_id("generator-tier-note").inner_text() == (
         "It runs on the pro tier only; this device's tier is lite. Choose a tier above to try it anyway.")
     page.get_by_test_id("param-scene").select_option("garden")
+    assert page.get_by_test_id("param-generator").evaluate("(select) => select.selectedOptions[0].text") == (
+        "none (add yours below)")
     model = tmp_path / "isnet_standin.onnx"
     brightness_mask_model(model, side=None)
     cutout = use_model(page, model)
