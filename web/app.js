@@ -259,7 +259,7 @@ function userModelPicker(tool, param, select) {
   });
   label.append(file);
   box.append(label, report);
-  if (tiers.length < TIER_NAMES.length) {
+  if (tiers.length < Object.keys(TIER_MEANING).length) {
     const note = Object.assign(document.createElement("p"), { className: "tier-note" });
     note.dataset.tiers = tiers.join(" ");
     note.dataset.testid = `${param.name}-tier-note`;
@@ -270,7 +270,6 @@ function userModelPicker(tool, param, select) {
 }
 
 // A model that only some tiers run says so up front while another tier is in use.
-const TIER_NAMES = ["lite", "standard", "pro"];
 let tierInUse = null; // known once Python has started
 
 function showTierNote(note) {

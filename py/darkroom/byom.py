@@ -57,6 +57,8 @@ class Signature:
     sizes : dict
         The size a letter takes when the file leaves that dimension open (e.g.
         ``{"H": 1024, "W": 1024}``: the input size the tool then feeds).
+    backends : dict
+        Where a user's model of this signature may run (``ModelSpec.backends``).
     normalisation : dict
         How pixels become the input, as in the manifest (``scale``, ``mean``, ``std``,
         ``layout``): the convention of the published models this signature follows.
@@ -66,6 +68,7 @@ class Signature:
     outputs: tuple[TensorRule, ...]
     normalisation: dict
     sizes: dict[str, int] = field(default_factory=dict)
+    backends: dict = field(default_factory=lambda: USER_BACKENDS)
 
     def describe(self) -> str:
         return ("inputs " + "; ".join(r.describe() for r in self.inputs)
@@ -189,7 +192,8 @@ def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile])
     if isinstance(signature, Signature):
         if len(files) != 1:
             raise ModelError(f"This tool takes one model file, not {len(files)}.")
-        return _file_spec(tool_id, signature, files[0], user_model_id(files[0].filename, files[0].sha256))
+        return _file_spec(tool_id, signature, files[0], user_model_id(files[0].filename, files[0].sha256),
+                          signature.backends)
     names = list(signature.parts)
     if len(files) != len(names):
         raise ModelError(f"This model comes in {len(names)} files ({', '.join(names)}); you picked {len(files)}.")
@@ -206,6 +210,7 @@ def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile])
     chosen = [files[i] for i in order]
     combined = hashlib.sha256("".join(f.sha256 for f in chosen).encode()).hexdigest()
     model_id = user_model_id(chosen[0].filename, combined)
+    # Where the parts run is the whole model's rule, not each part's.
     parts = {name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}", signature.backends)
              for name, f in zip(names, chosen)}
     return ModelSpec(
@@ -225,8 +230,7 @@ def _fit(signature: Signature, file: UserFile) -> str | None:
     return None
 
 
-def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str,
-               backends: dict = USER_BACKENDS) -> ModelSpec:
+def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str, backends: dict) -> ModelSpec:
     sizes = check(signature, file.inputs, file.outputs)
     return ModelSpec(
         id=model_id,

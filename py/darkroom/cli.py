@@ -44,7 +44,7 @@ def _add_tool_command(commands, tool: Tool) -> None:
         else:
             parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
                                 default=None, help=f"{param.help} (default: {param.default})")
-    for slot in _user_model_slots(tool):
+    for slot in tool.user_model_params():
         signature, flag = tool.user_signature(slot.name), f"--{slot.name}-file"
         several = f" (once a part: {flag} A {flag} B …)" if isinstance(signature, byom.Parts) else ""
         parser.add_argument(flag, type=Path, metavar="ONNX", action="append",
@@ -70,7 +70,7 @@ def _run_tool_command(args) -> int:
     runtime = CpuRuntime()
     watch = Stopwatch()
     try:
-        for slot in _user_model_slots(tool):
+        for slot in tool.user_model_params():
             if getattr(args, f"{slot.name}_file", None):
                 spec = add_user_model(tool.id, tool.user_signature(slot.name), getattr(args, f"{slot.name}_file"))
                 manifest, given[slot.name] = {**manifest, spec.id: spec}, spec.id
@@ -102,11 +102,6 @@ def _run_tool_command(args) -> int:
     if args.json:
         print(result.provenance.to_json())
     return 0
-
-
-def _user_model_slots(tool: Tool) -> list:
-    """The parameters that may name a user's model (``model``, a companion's)."""
-    return [param for param in tool.all_params() if param.open_prefix]
 
 
 def _format_param(tool: Tool):

@@ -178,8 +178,7 @@ def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtim
 
 
 def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
-    """Why no attempt with the companion was planned (those tried and failed are in the
-    fallback chain): its tiers."""
+    """Why no attempt with the companion was planned: its tiers."""
     return (f"{companion.id} runs on the {' or '.join(running_tiers(companion.backends))} tier only, and this run's tier is {tier.name}; "
             "you may choose the tier yourself.")
 
@@ -251,6 +250,10 @@ async def run_tool(
         reason = f"No {tool.id} model for these settings is installed here."
     else:
         attempts, companion, no_companion = plan_attempts(tool, params, models, runtime, tier)
+        # Attempts with the companion that were skipped or failed are in the fallback chain;
+        # when the tier planned none, the label says so instead.
+        companion_unplanned = companion is not None and not any(
+            attempt.spec.id.endswith(f"+{companion.id}") for attempt in attempts)
         if load_packages and tool.model_packages:
             with watch.phase("packages"):
                 await load_packages(tool.model_packages)
@@ -265,7 +268,7 @@ async def run_tool(
                 chain.append(f"{attempt.name} failed: {exc}")
                 continue
             reasons = [f"Fell back to {attempt.name}: {'; '.join(chain)}."] if chain else []
-            if companion is not None and not any(f"+{companion.id}@" in entry for entry in [*chain, attempt.name]):
+            if companion_unplanned:
                 reasons.append(_companion_untried(companion, tier))
             elif no_companion:
                 reasons.append(no_companion)

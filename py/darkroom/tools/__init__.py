@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable, Union
 
 import numpy as np
 
-from ..byom import USER_BACKENDS, USER_PREFIX, Parts, Signature
+from ..byom import USER_PREFIX, Parts, Signature
 from ..imaging import OUTPUT_FORMATS, PNG, Encoding
 from ..tiers import running_tiers
 
@@ -193,9 +193,8 @@ class Companion:
 
 def _user_models(signature: Signature | Parts) -> dict:
     """What the page's picker for a user's model says it needs, and the tiers that run it."""
-    backends = signature.backends if isinstance(signature, Parts) else USER_BACKENDS
     return {"needs": signature.describe(), "parts": list(signature.parts) if isinstance(signature, Parts) else [],
-            "tiers": running_tiers(backends)}
+            "tiers": running_tiers(signature.backends)}
 
 
 def single_pass(prepare: Callable[..., dict], finish: Callable[..., PathResult]):
@@ -296,6 +295,10 @@ class Tool:
             raise ParamError(f"{self.id} has no parameter {', '.join(unknown)}")
         return {name: p.parse(given[name]) if name in given else p.default for name, p in known.items()}
 
+    def user_model_params(self) -> tuple[Param, ...]:
+        """The parameters that may name a user's model: ``model``, a companion's."""
+        return tuple(p for p in self.all_params() if p.open_prefix)
+
     def user_signature(self, param: str = "model") -> Signature | Parts | None:
         """What a user's model chosen by ``param`` must fit: the tool's own signature for
         ``"model"``, the companion's for its parameter; ``None``: no user model there."""
@@ -304,7 +307,7 @@ class Tool:
         return self.companion.signature if self.companion and self.companion.param == param else None
 
     def to_dict(self) -> dict:
-        slots = {p.name: _user_models(self.user_signature(p.name)) for p in self.all_params() if p.open_prefix}
+        slots = {p.name: _user_models(self.user_signature(p.name)) for p in self.user_model_params()}
         return {"id": self.id, "title": self.title, "description": self.description,
                 "group": self.group, "rerun_on_change": self.rerun_on_change,
                 "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
