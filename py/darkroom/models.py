@@ -44,7 +44,9 @@ class TensorSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     """One manifest entry. ``normalisation`` maps pixels in [0, 255] to model input:
-    ``(x * scale - mean) / std`` per channel, in ``layout`` order."""
+    ``(x * scale - mean) / std`` per channel, in ``layout`` order.
+
+    A dimension of ``0`` in ``inputs`` or ``outputs`` is left open (any size)."""
 
     id: str
     tool: str
@@ -137,6 +139,10 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
         for f in files:
             if not _SHA256.match(f.sha256) or f.bytes <= 0:
                 raise ModelError(f"model manifest: {model_id}/{f.name} needs a hex sha256 and a size")
+        for tensor in (*specs[model_id].inputs, *specs[model_id].outputs):
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in tensor.shape):
+                raise ModelError(f"model manifest: {model_id}/{tensor.name} needs a shape of whole numbers "
+                                 "(0: any size)")
     return specs
 
 

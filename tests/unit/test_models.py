@@ -184,6 +184,18 @@ def test_non_hex_sha_is_rejected():
         parse_manifest(_doc(files=[{"name": "tiny.onnx", "bytes": 10, "sha256": "z" * 64}]))
 
 
+def test_open_dimension_is_zero():
+    spec = parse_manifest(_doc(inputs=[{"name": "image", "shape": [1, 0, 0, 3], "dtype": "uint8"}]))["tiny"]
+    assert spec.inputs[0].shape == (1, 0, 0, 3)
+
+
+@pytest.mark.parametrize("shape", [[1, 3, -1, 8], [1, 3, 8.5, 8], [1, 3, "H", 8], [1, 3, None, 8], [1, True, 8, 8]],
+                         ids=["negative", "float", "letter", "null", "bool"])
+def test_shape_of_other_than_whole_numbers_is_rejected(shape):
+    with pytest.raises(ModelError, match="tiny/input needs a shape of whole numbers"):
+        parse_manifest(_doc(inputs=[{"name": "input", "shape": shape, "dtype": "float32"}]))
+
+
 def test_entry_without_files_is_rejected():
     with pytest.raises(ModelError):
         parse_manifest(_doc(files=[]))
