@@ -44,7 +44,9 @@ class TensorSpec:
 @dataclass(frozen=True)
 class ModelSpec:
     """One manifest entry. ``normalisation`` maps pixels in [0, 255] to model input:
-    ``(x * scale - mean) / std`` per channel, in ``layout`` order.
+    ``(x * scale - mean) / std`` per channel, in ``layout`` order. A model that takes the
+    photo's pixels as they are (``tensors.takes_pixels``) applies it in its own graph,
+    which the ``pixels_in`` recipe step built from it.
 
     A dimension of ``0`` in ``inputs`` or ``outputs`` is left open (any size)."""
 

@@ -13,6 +13,33 @@ def _norm(spec: ModelSpec) -> tuple[np.float32, np.ndarray, np.ndarray]:
             np.asarray(norm["std"], dtype=np.float32))
 
 
+#: The pixel interface: a model's one input is the photo's RGB pixels as they are.
+PIXELS_SHAPE, PIXELS_DTYPE = (1, 0, 0, 3), "uint8"
+
+
+def takes_pixels(spec: ModelSpec) -> bool:
+    """Whether the model takes the photo as it is: one input, uint8 ``[1, H, W, 3]`` RGB
+    of any H and W (``0`` in the manifest). Its graph resizes and normalises the pixels
+    itself (``models/recipes/pixels_in.py``), so the page can feed it what the browser
+    decoded before Python has started. Otherwise the host resizes and applies
+    ``normalisation`` (``to_input``)."""
+    return len(spec.inputs) == 1 and (spec.inputs[0].shape, spec.inputs[0].dtype) == (PIXELS_SHAPE, PIXELS_DTYPE)
+
+
+def pixels_input(spec: ModelSpec, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The feed of a model that ``takes_pixels``: uint8 ``(1, H, W, 3)``, C-contiguous,
+    from uint8 (H, W, 3|4) pixels (alpha dropped; no copy when there is none)."""
+    return {spec.inputs[0].name: np.ascontiguousarray(pixels[np.newaxis, ..., :3], dtype=np.uint8)}
+
+
+def working_size(spec: ModelSpec) -> tuple[int, int]:
+    """The (height, width) a single-image NCHW model computes at: its input's, or, for a
+    model that ``takes_pixels`` and resizes them in its graph, its first output's (the
+    size it resized to; for ISNet the 1024 x 1024 mask)."""
+    shape = spec.outputs[0].shape if takes_pixels(spec) else spec.inputs[0].shape
+    return tuple(shape[-2:])
+
+
 def to_input(spec: ModelSpec, rgb: np.ndarray) -> dict[str, np.ndarray]:
     """The feed for a model's single image input.
 

@@ -1,6 +1,7 @@
 """Background removal: ISNet pre/post-processing, output composition, and the real models."""
 
 import asyncio
+import dataclasses
 
 import numpy as np
 import pytest
@@ -8,11 +9,15 @@ import pytest
 from helpers import iou, require_models
 
 from darkroom import imaging, models
+from darkroom.byom import UserFile, user_spec
 from darkroom.engine import run_tool
+from darkroom.models import TensorSpec
 from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tools import registry
-from darkroom.tools.remove_background import compose, isnet
+from darkroom.tensors import takes_pixels, working_size
+from darkroom.tools import model_scale_notes
+from darkroom.tools.remove_background import SIGNATURE, compose, isnet
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +26,18 @@ def manifest():
 
 
 @pytest.fixture(scope="module")
-def spec(manifest):
-    return manifest["isnet-fp16"]
+def spec():
+    """A model with ISNet's published interface, as a user's own model has it: float32
+    NCHW 1024 x 1024 in, normalised by the host."""
+    found = UserFile("my-isnet.onnx", "0" * 64, 1, (TensorSpec("input", (1, 3, 1024, 1024), "float32"),),
+                     (TensorSpec("output", (1, 1, 1024, 1024), "float32"),))
+    return user_spec("remove-background", SIGNATURE, [found])
+
+
+@pytest.fixture(scope="module")
+def pixel_spec(manifest):
+    """A model that takes the photo's pixels and resizes them itself (tensors.takes_pixels)."""
+    return dataclasses.replace(manifest["isnet-fp16"], inputs=(TensorSpec("image", (1, 0, 0, 3), "uint8"),))
 
 
 def solid(width, height, rgb, alpha=None):
@@ -85,6 +100,38 @@ def test_prepare_keeps_orientation(spec):
     x = isnet.prepare(spec, left_right, {})["input"][0, 0]
     np.testing.assert_allclose(x[:, :400], 0.5, atol=1e-6)
     np.testing.assert_allclose(x[:, 624:], -0.5, atol=1e-6)
+
+
+def test_a_float_model_is_not_fed_pixels(spec):
+    assert not takes_pixels(spec)
+    assert working_size(spec) == (1024, 1024)
+
+
+def test_prepare_feeds_the_photo_itself_to_a_model_that_takes_pixels(pixel_spec):
+    assert takes_pixels(pixel_spec)
+    photo = np.random.default_rng(0).integers(0, 256, (333, 1001, 3), dtype=np.uint8)
+    feeds = isnet.prepare(pixel_spec, photo, {})
+    assert list(feeds) == ["image"]
+    x = feeds["image"]
+    assert x.shape == (1, 333, 1001, 3) and x.dtype == np.uint8 and x.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(x[0], photo)
+    assert np.shares_memory(x, photo)  # no copy of a 48 MP photo
+
+
+def test_prepare_drops_alpha_for_a_model_that_takes_pixels(pixel_spec):
+    rgba = solid(20, 10, (0, 128, 255), alpha=7)
+    x = isnet.prepare(pixel_spec, rgba, {})["image"]
+    assert x.shape == (1, 10, 20, 3) and x.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(x[0], rgba[..., :3])
+
+
+def test_scale_note_names_the_size_a_pixel_model_resized_to(pixel_spec, spec):
+    assert working_size(pixel_spec) == (1024, 1024)
+    photo = np.empty((3000, 4000, 3), np.uint8)
+    assert model_scale_notes(pixel_spec, photo, "The mask") == (
+        "The mask was computed at 1024 × 1024 and scaled to 4000 × 3000.",)
+    assert model_scale_notes(pixel_spec, photo, "The mask") == model_scale_notes(spec, photo, "The mask")
+    assert model_scale_notes(pixel_spec, np.empty((1024, 1024, 3), np.uint8), "The mask") == ()
 
 
 # --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..byom import USER_PREFIX, Parts, Signature
 from ..imaging import OUTPUT_FORMATS, PNG, Encoding
+from ..tensors import working_size
 from ..tiers import running_tiers
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -140,13 +141,14 @@ def model_scale_notes(spec, pixels: np.ndarray, what: str) -> tuple[str, ...]:
     Parameters
     ----------
     spec : ModelSpec
-        An NCHW model with a fixed (H, W).
+        An NCHW model with a fixed (H, W), or one that takes the photo's pixels and
+        resizes them in its graph (``tensors.working_size``).
     pixels : ndarray
         The photo, (H, W, C).
     what : str
         What the model produced, as the sentence's subject.
     """
-    height, width = spec.inputs[0].shape[2:4]
+    height, width = working_size(spec)
     photo_height, photo_width = pixels.shape[:2]
     if (height, width) == (photo_height, photo_width):
         return ()

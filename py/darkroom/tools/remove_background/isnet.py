@@ -1,4 +1,4 @@
-"""ISNet (DIS) pre- and post-processing: 1024 x 1024 NCHW in, a sigmoid mask out."""
+"""ISNet (DIS) pre- and post-processing: the photo (or 1024 x 1024 NCHW) in, a sigmoid mask out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from PIL import Image
 
 from ...float_image import resize
 from ...models import ModelSpec
-from ...tensors import to_input
+from ...tensors import pixels_input, takes_pixels, to_input
 
 # Model outputs below / above these are haze and noise, not partial coverage.
 ALPHA_FLOOR = 0.03
@@ -15,20 +15,26 @@ ALPHA_CEIL = 0.97
 
 
 def prepare(spec: ModelSpec, pixels: np.ndarray, params: dict) -> dict[str, np.ndarray]:
-    """Resize to the model's input size and normalise.
+    """The feed: the photo itself for a model that resizes and normalises in its graph
+    (``tensors.takes_pixels``: the shipped ISNets), else resized with Pillow's bilinear
+    filter to the model's input size and normalised (users' own models, depth models).
 
     Parameters
     ----------
     spec : ModelSpec
-        Gives the input name, its (1, 3, H, W) shape and the normalisation.
+        Gives the input name and either the pixel interface or a (1, 3, H, W) shape and
+        the normalisation.
     pixels : ndarray
         uint8 (H, W, 3|4) sRGB; alpha, if any, is ignored.
 
     Returns
     -------
     dict
-        ``{input_name: float32 (1, 3, H, W)}``.
+        ``{input_name: uint8 (1, H, W, 3)}`` (the photo's size) or
+        ``{input_name: float32 (1, 3, H, W)}`` (the model's size).
     """
+    if takes_pixels(spec):
+        return pixels_input(spec, pixels)
     _, _, height, width = spec.inputs[0].shape
     rgb = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
     return to_input(spec, np.asarray(rgb.resize((width, height), Image.Resampling.BILINEAR)))
