@@ -1,68 +1,91 @@
-// The @imgly/background-removal side of bench/vs_imgly: bundled by run.py with esbuild
-// into build/imgly.bundle.js and loaded by imgly.html.
+// The @imgly/background-removal (1.7.0) side of bench/vs_imgly: bundled by run.py with
+// esbuild into build/imgly.bundle.js and loaded by imgly.html.
 //
 //   await window.imglyReady
 //   const { blob, wallMs, timings, ... } = await window.imglyRun(jpegBlob, { model: "isnet_quint8", device: "cpu" })
 //
 // `blob` is imgly's mask (segmentForeground, PNG; the mask is its alpha channel).
-// All resources (model chunks and onnxruntime-web's wasm) come from ./data/ on this
-// page's own server, a copy of @imgly/background-removal-data's dist/ -- never a CDN.
+// All resources (model chunks, onnxruntime-web's wasm and mjs) come from ./build/data/ on
+// this page's own server, made by run.py from @imgly/background-removal-data 1.4.5 and
+// onnxruntime-web 1.21.0 -- never from a CDN.
 import { segmentForeground } from "@imgly/background-removal";
 import * as ort from "onnxruntime-web";
 
-// Names the newer imgly API (and the brief) uses, mapped onto 1.4.5's "small"/"medium".
-const MODELS = { isnet_quint8: "small", small: "small", isnet_fp16: "medium", medium: "medium" };
-const PUBLIC_PATH = new URL("./data/", location.href).href;
+const PUBLIC_PATH = new URL("./build/data/", location.href).href;
 
-let marks = null; // progress events of the run in flight: key -> time of its last event
+let marks = null; // times of the run in flight: key -> performance.now() of its last event
+const mark = (key) => {
+  if (marks) marks[key] = performance.now();
+};
 
-// One constant config per model, so imgly's memoised session (keyed on the JSON of the
-// config; the progress function is not part of it) is reused by warm runs.
-function configFor(model) {
+// imgly 1.7.0's segmentForeground reports only its downloads through `progress`, so session
+// creation and inference are timed where imgly calls onnxruntime-web (the same module
+// instance: esbuild bundles it once).
+const create = ort.InferenceSession.create;
+ort.InferenceSession.create = async (...args) => {
+  mark("sessionStart");
+  try {
+    return await create.apply(ort.InferenceSession, args);
+  } finally {
+    mark("sessionEnd");
+  }
+};
+const run = ort.InferenceSession.prototype.run;
+ort.InferenceSession.prototype.run = async function (...args) {
+  mark("inferStart");
+  try {
+    return await run.apply(this, args);
+  } finally {
+    mark("inferEnd");
+  }
+};
+
+// One constant config per model and device, so imgly's memoised session (keyed on the JSON
+// of the config; the progress function is not part of it) is reused by later runs.
+// proxyToWorker stays at 1.7.0's default (false; imgly ignores it on the CPU anyway), and
+// imgly sets onnxruntime's threads to navigator.hardwareConcurrency itself.
+function configFor(model, device) {
   return {
     publicPath: PUBLIC_PATH,
     model,
-    proxyToWorker: true, // imgly's default: onnxruntime runs in its proxy worker
+    device,
     debug: false,
     output: { format: "image/png", quality: 0.8 },
-    progress: (key, current, total) => {
-      if (!marks) return;
-      const t = performance.now();
-      if (key.startsWith("fetch:")) marks.fetchEnd = Math.max(marks.fetchEnd ?? 0, t);
-      if (key === "compute:inference") marks[current === 0 ? "inferStart" : "inferEnd"] = t;
+    progress: (key) => {
+      if (key.startsWith("fetch:")) mark("fetchEnd");
     },
   };
 }
 
+// Phases of one run from its marks; a later run has no fetch and no session creation.
+function phases(m, started, ended) {
+  const timings = {};
+  if (m.fetchEnd) timings.fetch = m.fetchEnd - started; // model, then wasm, then mjs: resources.json + chunks each
+  if (m.sessionStart) timings.session = m.sessionEnd - m.sessionStart; // wasm instantiation + session creation
+  if (m.inferStart) {
+    timings.before_infer = m.inferStart - (m.sessionEnd ?? started); // decode + resize to 1024 + tensor
+    timings.infer = m.inferEnd - m.inferStart; // onnxruntime's run
+    timings.after_infer = ended - m.inferEnd; // resize the mask back + RGBA -> PNG
+  }
+  return timings;
+}
+
 window.imglyRun = async (blob, { model = "isnet_quint8", device = "cpu" } = {}) => {
-  if (device !== "cpu") throw new Error(`@imgly/background-removal 1.4.5 runs on the CPU (WASM) only, not ${device}`);
-  const imglyModel = MODELS[model];
-  if (!imglyModel) throw new Error(`unknown model ${model}`);
-  const config = configFor(imglyModel);
   marks = {};
   const started = performance.now();
-  const mask = await segmentForeground(blob, config);
+  const mask = await segmentForeground(blob, configFor(model, device));
   const ended = performance.now();
-  const m = marks;
+  const timings = phases(marks, started, ended);
   marks = null;
-  const timings = {};
-  if (m.fetchEnd) timings.fetch = m.fetchEnd - started; // cold runs only: resources.json + chunks
-  if (m.inferStart) {
-    // cold: fetch end -> inference start is session creation + decode; warm: decode only
-    timings.before_infer = m.inferStart - (m.fetchEnd ?? started);
-    timings.infer = m.inferEnd - m.inferStart; // resize to 1024, ort run, resize back
-    timings.encode = ended - m.inferEnd; // mask -> RGBA -> PNG (OffscreenCanvas)
-  }
   return {
     blob: mask,
     wallMs: ended - started,
     timings,
-    model: imglyModel,
-    backend: "wasm",
+    model,
+    backend: device === "cpu" ? "wasm" : device,
     ort: {
       version: ort.env.versions?.web ?? "?",
       numThreads: ort.env.wasm.numThreads,
-      simd: ort.env.wasm.simd,
       proxy: ort.env.wasm.proxy,
     },
     crossOriginIsolated: self.crossOriginIsolated,
