@@ -48,7 +48,8 @@ BUILT_FROM_SOURCE = ("scikit-image", "pywavelets")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
 ORT_BOOT_FILES = ("ort-wasm-simd-threaded.wasm",)
-WEB_FILES = ("index.html", "app.css", "app.js", "saved.js", "mask_painter.js", "bridge.js", "worker.js", "icon.svg", "manifest.webmanifest")
+WEB_FILES = ("index.html", "app.css", "app.js", "saved.js", "mask_painter.js", "bridge.js", "worker.js", "model_worker.js",
+             "model_store.js", "platform.js", "icon.svg", "manifest.webmanifest")
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)

@@ -1,5 +1,6 @@
-// Python's home: Pyodide, the darkroom package and onnxruntime-web all live in this
-// worker, so decoding, models and post-processing never block the page.
+// Python's home: Pyodide and the darkroom package live in this worker (onnxruntime-web
+// in the model worker bridge.js starts), so decoding, models and post-processing never
+// block the page.
 // Protocol: the page posts {id, op, ...}; the worker answers {id, ok, value|error}
 // and sends {type: "progress", ...} events while booting and downloading.
 import { loadPyodide } from "./pyodide/pyodide.mjs";
@@ -111,8 +112,8 @@ const handlers = {
     const { darkroom } = await booted;
     return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, JSON.stringify(m.files), m.slot || "model")));
   },
-  injectFault({ where, model }) {
-    bridge.injectFault(where, model);
+  async injectFault({ where, model }) {
+    await bridge.injectFault(where, model);
     return where;
   },
   // A Blob among the params (a painted mask) travels beside the JSON.

@@ -1,0 +1,189 @@
+// onnxruntime-web's home: sessions on WASM or WebGPU, in a worker of their own so that an
+// inference and Python (booting, or pre/post-processing in the Python worker) never
+// take turns on one thread. Started and spoken to only by bridge.js.
+//
+// Protocol: {id, op, ...} in, {id, ok, value|error} out (output buffers transferred);
+// {type: "progress", ...} events while downloading and loading.
+import * as ortWasm from "./ort/ort.wasm.min.mjs";
+import { VerificationError, verifiedBytes } from "./model_store.js";
+import { WASM_THREADS, adapterLimits } from "./platform.js";
+
+const ORT_DIR = new URL("./ort/", import.meta.url).href;
+const sessions = new Map(); // handle -> {session, ort, gpu, model, key, queue}
+const loading = new Map(); // "model@backend" -> the promise of its loadModel reply
+let nextHandle = 1;
+let ortGpu = null; // the WebGPU build of onnxruntime-web, imported on first use (27 MB of wasm)
+let gpu = null; // {device, lost: null | reason}
+
+const progress = (event) => self.postMessage({ type: "progress", ...event });
+
+// Fault injection for the recovery tests (window.darkroom.injectFault): the next load
+// or inference (of `model`, or of any model) fails the way a real one does, or the
+// worker dies mid-inference.
+const FAULTS = new Set(["load", "infer", "crash"]);
+let armedFault = null; // {where, model}
+
+function faultDue(where, model) {
+  if (!armedFault || armedFault.where !== where || (armedFault.model && armedFault.model !== model)) return false;
+  armedFault = null;
+  return true;
+}
+
+function configure(ort) {
+  ort.env.wasm.wasmPaths = ORT_DIR;
+  ort.env.wasm.numThreads = WASM_THREADS;
+  // onnxruntime's warnings (e.g. shape ops placed on the CPU) reach the console as errors.
+  ort.env.logLevel = "error";
+}
+
+configure(ortWasm);
+
+// One device for all WebGPU sessions, asking for the adapter's real limits rather than
+// the small defaults; recreated after a loss.
+async function gpuDevice() {
+  if (gpu && !gpu.lost) return gpu.device;
+  const adapter = await navigator.gpu.requestAdapter();
+  if (!adapter) throw new Error("no WebGPU adapter");
+  const requiredLimits = adapterLimits(adapter);
+  const requiredFeatures = adapter.features.has("shader-f16") ? ["shader-f16"] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const state = { device, lost: null };
+  device.lost.then((info) => { state.lost = info.message || info.reason || "device lost"; });
+  gpu = state;
+  return device;
+}
+
+async function runtimeFor(backend) {
+  if (backend === "wasm") return ortWasm;
+  if (!ortGpu) {
+    ortGpu = await import("./ort/ort.webgpu.min.mjs");
+    configure(ortGpu);
+  }
+  return ortGpu;
+}
+
+async function createSession(spec, backend) {
+  let bytes;
+  try {
+    bytes = await verifiedBytes(spec.files[0], progress);
+  } catch (err) {
+    return { error: { kind: err instanceof VerificationError ? "unverified" : "download", message: err.message } };
+  }
+  const started = performance.now();
+  try {
+    if (faultDue("load", spec.id)) throw new Error("injected fault: the session could not be created");
+    progress({ stage: "session", model: spec.id, backend });
+    const ort = await runtimeFor(backend);
+    const provider = backend === "webgpu" ? { name: "webgpu", device: await gpuDevice() } : "wasm";
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: [provider],
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 3, // errors only: its warnings are not the user's business
+    });
+    const handle = nextHandle++;
+    sessions.set(handle, { session, ort, gpu: backend === "webgpu" ? gpu : null, model: spec.id,
+      key: `${spec.id}@${backend}`, queue: Promise.resolve() });
+    return { handle, backend, loadMs: performance.now() - started };
+  } catch (err) {
+    return { error: { kind: "runtime", message: `onnxruntime-web could not load ${spec.id} on ${backend}: ${err.message}` } };
+  }
+}
+
+// One session per model and backend, shared by whoever asks while it loads (a warm-up
+// and a run); a failed load is tried afresh next time.
+function loadModel({ spec, backend }) {
+  const key = `${spec.id}@${backend}`;
+  if (!loading.has(key)) {
+    const reply = createSession(spec, backend);
+    loading.set(key, reply);
+    reply.then((r) => { if (r.error) loading.delete(key); });
+  }
+  return loading.get(key);
+}
+
+// Float16 has no typed array Pyodide can read: its bits travel as Uint16Array.
+function outputOf({ data, dims, type }) {
+  const bits = type === "float16" ? new Uint16Array(data.buffer, data.byteOffset, data.length) : data;
+  const owned = bits.byteOffset === 0 && bits.byteLength === bits.buffer.byteLength ? bits : bits.slice();
+  return { data: owned, dims: Array.from(dims), type };
+}
+
+// `feeds`: {name: {dtype, dims, data}}. Runs of one session wait for each other.
+function infer(entry, feeds, outputNames) {
+  const run = entry.queue.then(async () => {
+    try {
+      if (entry.gpu && entry.gpu.lost) throw new Error(`the GPU device was lost (${entry.gpu.lost})`);
+      if (faultDue("infer", entry.model)) throw new Error("injected fault: inference failed");
+      if (faultDue("crash", entry.model)) {
+        setTimeout(() => { throw new Error("injected crash"); }); // uncaught, as a WebAssembly abort would be
+        return new Promise(() => {}); // and the run never finishes
+      }
+      const tensors = Object.fromEntries(Object.entries(feeds).map(([name, { dtype, dims, data }]) => [name, new entry.ort.Tensor(dtype, data, dims)]));
+      const started = performance.now();
+      const results = await entry.session.run(tensors, outputNames);
+      const outputs = Object.fromEntries(outputNames.map((name) => [name, outputOf(results[name])]));
+      return { outputs, inferMs: performance.now() - started };
+    } catch (err) {
+      return { error: { kind: "runtime", message: `onnxruntime-web failed running the model: ${err.message}` } };
+    }
+  });
+  entry.queue = run;
+  return run;
+}
+
+async function run({ handle, feeds, outputNames }) {
+  const entry = sessions.get(handle);
+  if (!entry) return { error: { kind: "runtime", message: "the model session is gone; run again" } };
+  return infer(entry, feeds, outputNames);
+}
+
+// A user's ONNX file: the tensors onnxruntime-web reads from it (an open dimension is
+// 0), or {error} when onnxruntime-web cannot load it at all.
+async function inspect({ bytes }) {
+  let session;
+  try {
+    session = await ortWasm.InferenceSession.create(bytes, { executionProviders: ["wasm"], logSeverityLevel: 3 });
+  } catch (err) {
+    return { error: `This file is not a model onnxruntime-web can load (${err.message}).` };
+  }
+  const describe = (list) => list.map((m) => ({
+    name: m.name,
+    dtype: m.isTensor ? m.type : "not a tensor",
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === "number" && d > 0 ? d : 0)) : [],
+  }));
+  const found = { inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) };
+  await session.release();
+  return found;
+}
+
+async function release({ handle }) {
+  const entry = sessions.get(handle);
+  sessions.delete(handle);
+  if (!entry) return;
+  loading.delete(entry.key);
+  await entry.session.release().catch(() => {}); // a lost device cannot release cleanly
+}
+
+const handlers = {
+  injectFault({ where, model }) {
+    if (!FAULTS.has(where)) throw new Error(`unknown fault ${where}; one of ${[...FAULTS].join(", ")}`);
+    armedFault = { where, model };
+  },
+  loadModel,
+  run,
+  inspect,
+  release,
+};
+
+// A run's output tensors move to the Python worker without a copy.
+const transferables = (value) => Object.values(value?.outputs || {}).filter((output) => ArrayBuffer.isView(output?.data)).map((output) => output.data.buffer);
+
+self.onmessage = async ({ data }) => {
+  const { id, op, ...args } = data;
+  try {
+    const value = await handlers[op](args);
+    self.postMessage({ id, ok: true, value }, transferables(value));
+  } catch (err) {
+    self.postMessage({ id, ok: false, error: err.message || String(err) });
+  }
+};
