@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import numpy as np
 from js import Object
@@ -101,6 +102,10 @@ async def _browser_rgba(reply) -> np.ndarray:
     return rgba.reshape(int(reply.height), int(reply.width), 4)
 
 
+#: Above this, a JPEG keeps Pillow's pixels: a second decode beside them would cost
+#: about 7 bytes a pixel more while both are held.
+BROWSER_JPEG_MAX_PIXELS = 50_000_000
+
 # Formats whose embedded ICC profile Chromium applies when it decodes them.
 BROWSER_MANAGED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
 
@@ -183,8 +188,9 @@ class BrowserApp:
 
     async def _decode(self, blob, data: bytes, max_pixels: int, max_bytes: int) -> imaging.Decoded:
         """Pillow's decode, with the browser's own decoder where Pillow in Pyodide falls
-        short: AVIF and HEIC (Chromium decodes AVIF, not HEIC), and embedded colour
-        profiles, which need littlecms (Pyodide's Pillow has none; browsers manage colour)."""
+        short: AVIF and HEIC (Chromium decodes AVIF, not HEIC), embedded colour profiles,
+        which need littlecms (Pyodide's Pillow has none; browsers manage colour), and
+        JPEG's pixels (see ``_jpeg_decoded_by_browser``)."""
         try:
             image = imaging.decode(data, max_pixels=max_pixels, max_bytes=max_bytes)
         except imaging.ImageError:
@@ -194,19 +200,46 @@ class BrowserApp:
             return await self._decode_heif(blob, kind, max_pixels)
         if imaging.NO_COLOUR_MANAGEMENT_NOTE in image.notes and image.format in BROWSER_MANAGED_FORMATS:
             return await self._colour_managed(blob, image)
+        if image.format == "JPEG" and image.pixels.ndim == 3 and image.pixels.size <= 3 * BROWSER_JPEG_MAX_PIXELS:
+            return await self._jpeg_decoded_by_browser(blob, image)
         return image
+
+    async def _browser_decode_of(self, blob, image: imaging.Decoded) -> np.ndarray | None:
+        """The browser's uint8 (H, W, 4) decode of ``image``'s file, or None when it fails
+        or comes out another size."""
+        reply = await self._bridge.decodeWithBrowser(blob)
+        height, width = image.pixels.shape[:2]
+        if hasattr(reply, "error") or (int(reply.width), int(reply.height)) != (width, height):
+            return None
+        return await _browser_rgba(reply)
 
     async def _colour_managed(self, blob, image: imaging.Decoded) -> imaging.Decoded:
         """``image`` decoded again by the browser, which applies its ICC profile; the
         other notes (orientation, depth, frames) hold for the browser's pixels too."""
-        reply = await self._bridge.decodeWithBrowser(blob)
-        height, width = image.pixels.shape[:2]
-        if hasattr(reply, "error") or (int(reply.width), int(reply.height)) != (width, height):
+        rgba = await self._browser_decode_of(blob, image)
+        if rgba is None:
             return image  # keep Pillow's pixels and its note saying the profile was ignored
-        rgba = await _browser_rgba(reply)
         notes = tuple("Converted from the embedded colour profile to sRGB by the browser."
                       if note == imaging.NO_COLOUR_MANAGEMENT_NOTE else note for note in image.notes)
         return imaging.from_rgba(rgba, image.format, notes, image.exif)
+
+    async def _jpeg_decoded_by_browser(self, blob, image: imaging.Decoded) -> imaging.Decoded:
+        """``image`` with the browser's pixels for its JPEG file.
+
+        JPEG leaves the inverse DCT to the decoder, and Pyodide's libjpeg rounds a
+        quarter of the pixels one level off Chromium's libjpeg-turbo (which the CLI's
+        Pillow uses too). Taking the browser's pixels makes the page's input the CLI's,
+        and any other decode of the photo in the browser.
+        A decode that disagrees beyond rounding (another orientation, say) is not used.
+        """
+        rgba = await self._browser_decode_of(blob, image)
+        if rgba is None:
+            return image
+        rgb = rgba[..., :3]
+        sample = (slice(None, None, 17), slice(None, None, 17))
+        if np.abs(rgb[sample].astype(np.int16) - image.pixels[sample]).mean() > 2:
+            return image
+        return replace(image, pixels=np.ascontiguousarray(rgb))
 
     async def _decode_heif(self, blob, kind: str, max_pixels: int) -> imaging.Decoded:
         reply = await self._bridge.decodeWithBrowser(blob)

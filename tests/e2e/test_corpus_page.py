@@ -69,6 +69,29 @@ def test_colour_profile_is_applied_by_the_browser_like_littlecms_does(page):
     assert np.abs(in_page - unmanaged).mean() > 10.0  # the profile swaps red and green
 
 
+def jpeg(orientation: int = 1) -> bytes:
+    """A 4:2:0 JPEG of a real photo, with an EXIF orientation."""
+    from skimage import data
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()[:300, :400]).save(buffer, "JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 3], ids=["upright", "rotated-90", "rotated-180"])
+def test_jpeg_pixels_in_the_page_are_the_clis(page, orientation):
+    """JPEG's inverse DCT is the decoder's choice: the page takes the browser's, which
+    equals the CLI's (CPython Pillow), so both start from the same pixels."""
+    data = jpeg(orientation)
+    reply = run_hook(page, data, {"format": "png"}, tool="convert")
+    in_page = np.asarray(reply["image"])
+    reference = imaging.decode(data).pixels
+    assert in_page.shape == reference.shape
+    assert np.array_equal(in_page, reference), f"{(in_page != reference).mean():.3f} of the samples differ"
+
+
 def test_byte_limit_is_checked_before_the_file_is_read(page):
     reply = run_hook(page, NORMAL, {"limits": {"maxMegabytes": 0.001}}, tool=TOOL)
     assert reply.get("error") == f"The file is {len(NORMAL):,} bytes; the limit is 1,048 bytes."
