@@ -53,7 +53,8 @@ WEB_FILES = ("index.html", "app.css", "app.js", "saved.js", "mask_painter.js", "
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)
-from darkroom.tools import catalog  # noqa: E402  (the page shows its tools before Python starts)
+from darkroom.engine import early_start  # noqa: E402  (models the page starts before Python)
+from darkroom.tools import catalog, registry  # noqa: E402  (the page shows its tools before Python starts)
 
 CACHE = models.cache_root()
 
@@ -364,6 +365,7 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     for name in ORT_FILES:
         shutil.copy2(NODE_MODULES / "onnxruntime-web" / "dist" / name, DIST / "ort" / name)
     shipped_models = copy_models(optional_models)
+    shipped = {spec.id: spec for spec in shipped_models}
     app_archive = package_app()
     for name in WEB_FILES:
         shutil.copy2(ROOT / "web" / name, DIST / name)
@@ -372,7 +374,7 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
             "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages),
-            "catalog": catalog({spec.id: spec for spec in shipped_models})}
+            "catalog": catalog(shipped), "earlyStart": early_starts(shipped)}
     (DIST / "build.json").write_text(json.dumps(info, indent=2))
     shell = ["./"] + [f"./{name}" for name in WEB_FILES] + [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
     service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)
@@ -380,6 +382,11 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     (DIST / "service_worker.js").write_text(service_worker)
     log(f"dist/ ready (build {build_id}; Pyodide packages: {', '.join(packages)})")
     return DIST
+
+
+def early_starts(shipped: dict) -> dict:
+    """Per tool, the model the page may load and run before Python is ready (engine.early_start)."""
+    return {tool.id: hint for tool in registry().values() if (hint := early_start(tool, shipped))}
 
 
 def boot_files(app_archive: str, packages: list[str]) -> list[dict]:

@@ -50,6 +50,12 @@ export async function loadModel(specJson, backend) {
   return ask("loadModel", { spec: JSON.parse(specJson), backend });
 }
 
+// Before Python is ready: load `spec` on `backend`, and start its inference on `blob`
+// (a photo) if it takes the photo's pixels as they are. Never fails.
+export function early(spec, backend, blob, maxPixels) {
+  ask("early", { spec, backend, blob, maxPixels }).catch((err) => console.warn("early start failed:", err));
+}
+
 // By the typed array Pyodide gives for a buffer: format codes differ by platform (int32
 // is "l" on wasm32, where a C long has 32 bits).
 const DTYPES = { Float32Array: "float32", Int8Array: "int8", Uint8Array: "uint8", Int32Array: "int32", BigInt64Array: "int64" };

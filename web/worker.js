@@ -30,10 +30,29 @@ async function prefetch(files) {
   }));
 }
 
+const fetchJson = async (url) => (await fetch(url)).json();
+const built = fetchJson("./build.json");
+const probed = bridge.probe(); // alongside the downloads; it never throws
+let python = null; // the BrowserApp, once booted
+
+// While Python starts, the model a tool's run will most likely try first can already
+// load, and, given a photo, run on the browser's decode of it (build.json's earlyStart,
+// computed by Python's own planner). Only on a device without a usable GPU, whose tier
+// is then lite or standard; Python still plans, decodes, checks and labels the run.
+async function startEarly(tool, params, blob = null) {
+  const [build, probe] = await Promise.all([built, probed]);
+  const hint = build.earlyStart[tool];
+  const gpu = probe.webgpu;
+  const tier = params.tier || "auto";
+  if (python || !hint || (gpu.available && !gpu.adapter.isFallbackAdapter) || params.limits) return;
+  if (tier === "auto" ? probe.deviceMemory !== null && probe.deviceMemory < hint.minDeviceMemoryGB : !hint.tiers.includes(tier)) return;
+  if (Object.entries(hint.params).some(([name, value]) => name in params && params[name] !== value)) return;
+  bridge.early(build.catalog.models[hint.model], hint.backend, blob, hint.maxPixels);
+}
+
 async function boot() {
   const marks = { start: performance.now() };
-  const build = await (await fetch("./build.json")).json();
-  const probed = bridge.probe(); // alongside the downloads; it never throws
+  const build = await built;
   await prefetch(build.bootFiles);
   progress({ stage: "python", message: "Starting Python" });
   const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
@@ -55,6 +74,7 @@ async function boot() {
   };
   const probe = await probed;
   const darkroom = BrowserApp(bridge, manifest, JSON.stringify(probe), loadPackages, progress);
+  python = darkroom;
   marks.ready = performance.now();
   const timings = {
     pyodideMs: marks.pyodide - marks.start,
@@ -86,6 +106,7 @@ const handlers = {
     return bridge.storageReport();
   },
   async warm({ tool, tier, params }) {
+    startEarly(tool, { ...params, tier });
     const { darkroom } = await booted;
     return darkroom.warm(tool, tier || "auto", JSON.stringify(params || {}));
   },
@@ -118,6 +139,7 @@ const handlers = {
   },
   // A Blob among the params (a painted mask) travels beside the JSON.
   async run({ tool, blob, params }) {
+    startEarly(tool, params || {}, blob);
     const { darkroom } = await booted;
     const entries = Object.entries(params || {});
     const blobs = Object.fromEntries(entries.filter(([, value]) => value instanceof Blob));

@@ -15,7 +15,7 @@ from js import Object
 from pyodide.ffi import create_proxy, to_js
 
 from . import byom, imaging, tiers
-from .engine import ToolError, plan_attempts, run_tool
+from .engine import EARLY_MAX_PIXELS, ToolError, plan_attempts, run_tool
 from .models import ModelError, TensorSpec, parse_manifest
 from .provenance import Stopwatch
 from .runtime import RuntimeFailure, Session
@@ -47,6 +47,9 @@ class BrowserRuntime:
         self._webgpu_features = webgpu_features
         # One load per session, shared by whoever asks while it is in flight (warm-up and a run).
         self._sessions: dict[tuple[str, str], asyncio.Future] = {}
+        #: Label notes for inferences that started before Python was ready; the host
+        #: takes them after each run.
+        self.early_notes: list[str] = []
 
     def plan(self, candidates, tier):
         attempts = tiers.plan(candidates, tier, self._webgpu_features)
@@ -79,6 +82,11 @@ class BrowserRuntime:
                 proxy.destroy()
         if hasattr(reply, "error"):
             _raise_for({"error": reply.error.to_py()})
+        if hasattr(reply, "early"):
+            self.early_notes.append(
+                f"The model started on the browser's decode of the photo {reply.early.waitedMs / 1000:.1f} s before this"
+                f" run needed it (inference {reply.inferMs / 1000:.1f} s), while Python was starting; this run's own"
+                " input was checked to be identical before that result was used.")
         result = {}
         for name in outputs:
             out = getattr(reply.outputs, name)
@@ -103,8 +111,8 @@ async def _browser_rgba(reply) -> np.ndarray:
 
 
 #: Above this, a JPEG keeps Pillow's pixels: a second decode beside them would cost
-#: about 7 bytes a pixel more while both are held.
-BROWSER_JPEG_MAX_PIXELS = 50_000_000
+#: about 7 bytes a pixel more while both are held (no early inference waits for them).
+BROWSER_JPEG_MAX_PIXELS = EARLY_MAX_PIXELS
 
 # Formats whose embedded ICC profile Chromium applies when it decodes them.
 BROWSER_MANAGED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
@@ -229,7 +237,7 @@ class BrowserApp:
         JPEG leaves the inverse DCT to the decoder, and Pyodide's libjpeg rounds a
         quarter of the pixels one level off Chromium's libjpeg-turbo (which the CLI's
         Pillow uses too). Taking the browser's pixels makes the page's input the CLI's,
-        and any other decode of the photo in the browser.
+        and the model worker's early decode of the photo (``worker.js``'s startEarly).
         A decode that disagrees beyond rounding (another orientation, say) is not used.
         """
         rgba = await self._browser_decode_of(blob, image)
@@ -291,13 +299,14 @@ class BrowserApp:
                 self._report(_js_object({"stage": "work", "done": done, "total": total,
                                          "message": f"{tool.title}: part {done} of {total}"}))
 
+            self.runtime.early_notes.clear()
             result = await run_tool(tool, image, params, runtime=self.runtime, models=self.models, tier=tier,
                                     watch=watch, load_packages=self._load_packages, progress=work_progress)
             with watch.phase("encode"):
                 written, mime, notes = imaging.encode(result.pixels, result.encoding, image.exif)
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
-        result.provenance.notes += notes
+        result.provenance.notes += [*self.runtime.early_notes, *notes]
         result.provenance.timings_ms = watch.finish()
         return _js_object({"file": memoryview(written), "mime": mime, "provenance": result.provenance.to_json(),
                            "data": json.dumps(result.data)})

@@ -14,7 +14,7 @@ from .imaging import PNG, Decoded, Encoding
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
-from .tiers import Tier, running_tiers
+from .tiers import MIN_MODEL_MEMORY_GB, Tier, plan, running_tiers
 from .tools import Output, Progress, Tool
 
 
@@ -175,6 +175,47 @@ def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtim
     attempts = runtime.plan(together + usable, tier) if usable else []
     attempts.sort(key=lambda attempt: attempt.spec not in together)  # a plan orders by backend first
     return attempts, companion, no_companion
+
+
+#: Tiers a device without a usable GPU gets when its memory allows models (``tiers.decide``).
+GPU_LESS_TIERS = ("lite", "standard")
+#: An early inference holds the browser's decode beside Python's (about 7 bytes a pixel
+#: while it starts): above this size the run waits for Python instead.
+EARLY_MAX_PIXELS = 50_000_000
+
+
+def early_start(tool: Tool, models: dict[str, ModelSpec]) -> dict | None:
+    """What the page may load (and run) for ``tool`` before Python has started: the
+    first attempt a run with the tool's defaults makes on every tier a device without a
+    usable GPU gets, when those tiers agree on it.
+
+    The page uses it only on such a device, for a run whose plan-changing parameters keep
+    these values; Python still plans, checks and labels the run, so a wrong guess costs
+    time, never a different result.
+
+    Returns
+    -------
+    dict or None
+        ``{"model", "backend", "tiers", "params", "minDeviceMemoryGB", "maxPixels"}``:
+        ``params`` are the values of every parameter that can change the plan; ``None``
+        when the tool has no model to start early.
+    """
+    defaults = tool.resolve({})
+    if tool.run_model is None or (tool.companion and tool.companion.wanted(defaults)):
+        return None
+    firsts = set()
+    for name in GPU_LESS_TIERS:
+        attempts = plan(candidates(tool, defaults, models), Tier(name), None)
+        firsts.add(next((a.name for a in attempts if not a.skip), None))
+    if len(firsts) != 1 or None in firsts:
+        return None
+    model, backend = firsts.pop().split("@")
+    deciding = {"model", "classical"} | {key for m in tool.models if m in models for key in models[m].params}
+    if tool.companion:
+        deciding.add(tool.companion.used_when[0])
+    return {"model": model, "backend": backend, "tiers": list(GPU_LESS_TIERS),
+            "params": {key: defaults[key] for key in sorted(deciding) if key in defaults},
+            "minDeviceMemoryGB": MIN_MODEL_MEMORY_GB, "maxPixels": EARLY_MAX_PIXELS}
 
 
 def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
