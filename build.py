@@ -47,7 +47,6 @@ BUILT_FROM_SOURCE = ("scikit-image", "pywavelets")
 # WASM sessions use the plain build; WebGPU sessions load the asyncify build on first use.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
-ORT_BOOT_FILES = ("ort-wasm-simd-threaded.wasm",)
 WEB_FILES = ("index.html", "app.css", "app.js", "saved.js", "mask_painter.js", "bridge.js", "worker.js", "model_worker.js",
              "model_store.js", "platform.js", "icon.svg", "manifest.webmanifest")
 
@@ -389,12 +388,18 @@ def early_starts(shipped: dict) -> dict:
     return {tool.id: hint for tool in registry().values() if (hint := early_start(tool, shipped))}
 
 
-def boot_files(app_archive: str, packages: list[str]) -> list[dict]:
-    """The files the worker needs before it is ready, with sizes for its progress bar."""
+def boot_files(app_archive: str, packages: list[str]) -> dict:
+    """The files the Python worker needs before it is ready, with sizes for its progress
+    bar: ``core``, what ``loadPyodide`` reads, and ``packages``, what it loads next (the
+    wheels and the app archive), fetched while Pyodide starts."""
     lock = json.loads((DIST / "pyodide" / "pyodide-lock.json").read_text())
-    paths = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"]
-    paths += [DIST / "pyodide" / lock["packages"][name]["file_name"] for name in lock_closure(lock, tuple(packages))]
-    paths += [DIST / "ort" / name for name in ORT_BOOT_FILES] + [DIST / app_archive]
+    core = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"]
+    wheels = [DIST / "pyodide" / lock["packages"][name]["file_name"] for name in lock_closure(lock, tuple(packages))]
+    return {"core": _served(core), "packages": _served([*wheels, DIST / app_archive])}
+
+
+def _served(paths: list[Path]) -> list[dict]:
+    """Files of dist/ as the page fetches them: ``{"url", "bytes"}``."""
     return [{"url": "./" + p.relative_to(DIST).as_posix(), "bytes": p.stat().st_size} for p in paths]
 
 

@@ -29,11 +29,13 @@ Python worker created
     The page's ``new Worker(...)`` call, seen through a wrapped ``Worker`` constructor.
 worker scripts loaded
     Derived: ``ready`` minus the worker's own ``timings.totalMs``, i.e. when its
-    ``boot()`` started, after importing pyodide.mjs, bridge.js and onnxruntime-web.
+    ``boot()`` started, after importing pyodide.mjs and bridge.js (which starts the
+    model worker with onnxruntime-web).
 runtime downloaded
     The worker's ``progress`` event of stage ``python``: its byte-counted prefetch of
-    ``build.json``'s ``bootFiles`` (Pyodide, numpy, Pillow, the ORT wasm, the app
-    archive) has ended.
+    ``build.json``'s ``bootFiles.core`` (what ``loadPyodide`` reads; files already in
+    the service worker's cache are skipped) has ended. numpy, Pillow and the app
+    archive download after it, while Pyodide starts.
 Pyodide ready
     The first ``progress`` event of stage ``packages``, posted right after
     ``loadPyodide()`` resolves.

@@ -11,23 +11,29 @@ const progress = (event) => post({ type: "progress", ...event });
 bridge.setProgressSink(progress);
 const QUIET = { messageCallback: () => {}, errorCallback: console.warn }; // Pyodide's package log
 
-// Fetch the runtime's big files once with byte progress; Pyodide and onnxruntime
-// then get them from the HTTP or service-worker cache.
-async function prefetch(files) {
-  const total = files.reduce((sum, file) => sum + file.bytes, 0);
-  const report = bridge.byteProgress(progress, "runtime", "the Python runtime", total);
-  let loaded = 0;
-  await Promise.all(files.map(async (file) => {
+// Fetch the runtime's files not yet in this origin's caches once, with byte progress;
+// Pyodide then gets them from the service worker's cache.
+async function prefetch(files, report) {
+  const missing = [];
+  for (const file of files) if (!(await caches.match(new URL(file.url, self.location.href).href))) missing.push(file);
+  await Promise.all(missing.map(async (file) => {
     const response = await fetch(file.url);
     if (!response.ok) throw new Error(`${file.url}: HTTP ${response.status}`);
     const reader = response.body.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      loaded += value.byteLength;
-      report(loaded);
+      report(value.byteLength);
     }
   }));
+}
+
+// One byte count over all the runtime's files.
+function runtimeProgress(files) {
+  const total = files.reduce((sum, file) => sum + file.bytes, 0);
+  const report = bridge.byteProgress(progress, "runtime", "the Python runtime", total);
+  let loaded = 0;
+  return (bytes) => report(loaded += bytes);
 }
 
 const fetchJson = async (url) => (await fetch(url)).json();
@@ -53,11 +59,16 @@ async function startEarly(tool, params, blob = null) {
 async function boot() {
   const marks = { start: performance.now() };
   const build = await built;
-  await prefetch(build.bootFiles);
+  const { core, packages } = build.bootFiles;
+  const report = runtimeProgress([...core, ...packages]);
+  await prefetch(core, report);
+  // The wheels and the app download while Pyodide starts.
+  const packagesFetched = prefetch(packages, report);
   progress({ stage: "python", message: "Starting Python" });
   const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
   marks.pyodide = performance.now();
   progress({ stage: "packages", message: `Loading ${build.pyodidePackages.join(", ")}` });
+  await packagesFetched;
   await pyodide.loadPackage(build.pyodidePackages, QUIET);
   marks.packages = performance.now();
   const app = await (await fetch(build.appArchive)).arrayBuffer();
