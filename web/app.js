@@ -102,22 +102,37 @@ window.darkroom = {
 // --- progress and status ----------------------------------------------------------
 const MB = 1024 * 1024;
 
+// What an event says is happening, in words, e.g. "downloading isnet-quint8.onnx, 12.0 of 42.3 MB (28%, 9.1 MB/s)".
+function describeEvent(event) {
+  if (event.stage === "model" || event.stage === "runtime") {
+    const percent = Math.floor((100 * event.loaded) / event.total);
+    return `Downloading ${event.file}: ${(event.loaded / MB).toFixed(1)} of ${(event.total / MB).toFixed(1)} MB (${percent}%, ${(event.bytesPerSecond / MB).toFixed(1)} MB/s)`;
+  }
+  return event.message || (event.stage === "session" ? `Preparing ${event.model}…` : "Working…");
+}
+
+// Until Python is ready, the status line says what each worker is fetching or preparing
+// (Python's runtime and the first model load side by side), so a slow first visit never
+// looks frozen.
+const BOOT_LANES = { runtime: "python", python: "python", packages: "python", model: "model", session: "model", retry: "model" };
+const bootActivity = {};
+
+function showBootActivity(event) {
+  const lane = BOOT_LANES[event.stage];
+  if (hello || !lane) return;
+  bootActivity[lane] = describeEvent(event);
+  setStatus(`Starting… ${Object.values(bootActivity).join(" · ")}`);
+}
+
 function showProgress(event) {
+  showBootActivity(event);
   const box = $(".progress");
   const bar = box.querySelector("progress");
-  const text = box.querySelector(".progress-text");
   box.hidden = false;
-  if (event.stage === "model" || event.stage === "runtime") {
-    bar.value = event.loaded / event.total;
-    const percent = Math.floor((100 * event.loaded) / event.total);
-    text.textContent = `Downloading ${event.file}: ${(event.loaded / MB).toFixed(1)} of ${(event.total / MB).toFixed(1)} MB (${percent}%, ${(event.bytesPerSecond / MB).toFixed(1)} MB/s)`;
-  } else if (event.stage === "work") {
-    bar.value = event.done / event.total;
-    text.textContent = event.message;
-  } else {
-    bar.removeAttribute("value");
-    text.textContent = event.message || (event.stage === "session" ? `Preparing ${event.model}…` : "Working…");
-  }
+  if (event.stage === "model" || event.stage === "runtime") bar.value = event.loaded / event.total;
+  else if (event.stage === "work") bar.value = event.done / event.total;
+  else bar.removeAttribute("value");
+  box.querySelector(".progress-text").textContent = describeEvent(event);
 }
 
 function hideProgress() {
@@ -696,7 +711,7 @@ fetch("./build.json").then((response) => {
 }).then((info) => {
   build = info;
   buildToolList();
-  if (!hello) setStatus("Starting Python… pick a tool and a photo meanwhile");
+  if (!hello && !Object.keys(bootActivity).length) setStatus("Starting Python… pick a tool and a photo meanwhile");
   // A link may name the tool (#upscale); otherwise the last one used. Choosing it also
   // fetches and verifies its model once Python is up, so the first run does not wait.
   chooseTool(location.hash.slice(1) || localStorage.getItem(TOOL_KEY) || DEFAULT_TOOL);

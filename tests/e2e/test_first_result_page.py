@@ -35,6 +35,12 @@ FIRST_RUN = """(() => {
     } catch (err) { window.__firstRun = { error: err.message }; }
   };
   go();
+  // Every status line the page shows while it starts.
+  window.__statuses = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const status = document.querySelector('[data-testid=status]');
+    new MutationObserver(() => window.__statuses.push(status.textContent)).observe(status, {childList: true, characterData: true, subtree: true});
+  });
 })()"""
 
 
@@ -63,6 +69,10 @@ def test_first_cut_out_starts_before_python_and_matches_a_later_run(browser, sit
     early = [note for note in provenance["notes"] if EARLY_NOTE in note]
     assert len(early) == 1, provenance["notes"]
     assert "checked to be identical" in early[0]
+    # While it started, the status line said what was being fetched and prepared.
+    statuses = page.evaluate("window.__statuses")
+    assert any("Downloading the Python runtime" in text for text in statuses), statuses
+    assert any("isnet-quint8" in text for text in statuses), statuses
 
     # The same photo again, now with Python ready: the model runs on Python's own input.
     again = run_hook(page, astronaut_photo, {"output": "mask"})
