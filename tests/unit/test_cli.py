@@ -236,7 +236,7 @@ def test_corrupt_cached_model_falls_back_honestly(tmp_path, product_file, capsys
     data = provenance_line(capsys.readouterr().out)
     assert data["path"] == "classical"
     assert data["model"] is None
-    fp16_failure = "isnet-fp16@cpu failed: isnet-fp16.onnx is 18 bytes, expected 88188479 (truncated or altered)"
+    fp16_failure = "isnet-fp16@cpu failed: isnet-fp16.onnx is 18 bytes, expected 88189244 (truncated or altered)"
     quint8_failure = "isnet-quint8@cpu failed: isnet-quint8.onnx is not downloaded; run `darkroom models fetch`"
     # The CPU plan tries fp16 then quint8; both fail verification, so the classical path runs.
     assert data["fallback_chain"] == [fp16_failure, quint8_failure]

@@ -172,7 +172,7 @@ def test_model_path_feeds_the_manifest_signature(tool, image, manifest):
     assert runtime.loaded == ["isnet-fp16@webgpu"]
     (name, feeds, outputs), = runtime.runs
     assert name == "isnet-fp16@webgpu"
-    assert feeds == {"input": ((1, 3, 1024, 1024), np.dtype(np.float32))}
+    assert feeds == {"image": ((1, HEIGHT, WIDTH, 3), np.dtype(np.uint8))}  # the photo, resized in the graph
     assert outputs == ["output"]
 
 

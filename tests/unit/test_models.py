@@ -9,6 +9,7 @@ import pytest
 
 from darkroom import models
 from darkroom.models import ModelError, ModelFile, parse_manifest, verify_file
+from darkroom.tensors import takes_pixels
 
 # --------------------------------------------------------------------------
 # parse_manifest on the real manifest
@@ -32,10 +33,11 @@ def test_real_manifest_files_sizes_and_hashes(real_doc):
     specs = parse_manifest(real_doc)
     (fp16,) = specs["isnet-fp16"].files
     (quint8,) = specs["isnet-quint8"].files
-    assert fp16 == ModelFile("isnet-fp16.onnx", 88188479,
-                             "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb")
+    # IMG.LY's files wrapped by pixels_in (tests/unit/test_recipe_pixels_in.py pins the originals).
+    assert fp16 == ModelFile("isnet-fp16.onnx", 88189244,
+                             "57537d4a11cfc564d0e5fa8c2d8a43a5eb4bcff49eabdef275c2048b7db5843f")
     assert quint8.name == "isnet-quint8.onnx"
-    assert quint8.bytes == 44342436
+    assert quint8.bytes == 44343201
     for f in (fp16, quint8):
         assert len(f.sha256) == 64
         int(f.sha256, 16)  # hex
@@ -58,12 +60,14 @@ def test_real_manifest_tensor_signature_and_source(real_doc):
     for spec in (s for s in parse_manifest(real_doc).values() if s.id.startswith("isnet-")):
         (inp,) = spec.inputs
         (out,) = spec.outputs
-        assert (inp.name, inp.shape, inp.dtype) == ("input", (1, 3, 1024, 1024), "float32")
+        # The photo's pixels at any size; the graph resizes them to 1024 x 1024 and normalises.
+        assert (inp.name, inp.shape, inp.dtype) == ("image", (1, 0, 0, 3), "uint8")
+        assert takes_pixels(spec)
         assert (out.name, out.shape, out.dtype) == ("output", (1, 1, 1024, 1024), "float32")
         assert spec.normalisation["mean"] == [0.5, 0.5, 0.5]
         assert spec.normalisation["std"] == [1.0, 1.0, 1.0]
         assert spec.normalisation["scale"] == pytest.approx(1 / 255)
-        assert spec.source["recipe"] == "imgly_chunks"
+        assert (spec.source["recipe"], spec.source["then"]) == ("imgly_chunks", ["pixels_in"])
         assert spec.source["package"] == "@imgly/background-removal-data"
     specs = parse_manifest(real_doc)
     assert specs["isnet-fp16"].source["resource"] == "/models/medium"
