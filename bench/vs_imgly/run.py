@@ -265,6 +265,16 @@ def params_for(name: str, variant: str) -> dict:
     return {"output": "mask", "model": our_model} if name == "ours" else {"model": imgly_model, "device": "cpu"}
 
 
+def first_params(name: str, variant: str) -> dict:
+    """What a side's first result asks for. Ours asks as a new user does (the defaults:
+    "auto" picks the model) when the page's own choice on a GPU-less device, its build's
+    early start, is the variant's model; the report says what ran."""
+    early = json.loads((build.DIST / "build.json").read_text())["earlyStart"].get("remove-background", {})
+    if name == "ours" and early.get("model") == VARIANTS[variant][0]:
+        return {"output": "mask"}
+    return params_for(name, variant)
+
+
 class Side:
     """One page (ours or imgly) in its own browser context: it logs every request (a
     pagekit.PageLog), knows its renderer process(es) and keeps its runs. ``init_script``
@@ -420,7 +430,7 @@ def first_results(browser, urls: dict, variant: str, runs: int) -> dict:
     for i in range(runs):
         for name, out in sides.items():
             print(f"  first result {i + 1}/{runs}: {name}, cold and warm", flush=True)
-            params = params_for(name, variant)
+            params = first_params(name, variant)
             side = Side(browser, name, urls[name], params, first_result_script(name, jpeg, params))
             out["cold"].append(side.first_result())
             out["warm"].append(side.first_result(reload=True))
