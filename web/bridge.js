@@ -46,14 +46,30 @@ export function injectFault(where, model = "") {
   return ask("injectFault", { where, model });
 }
 
+// Loads by "model@backend", kept here too: the model worker cannot answer while an
+// inference holds its thread, and a session that is ready need not wait for that.
+const loads = new Map();
+
+function load(spec, backend) {
+  const key = `${spec.id}@${backend}`;
+  if (!loads.has(key)) {
+    const reply = ask("loadModel", { spec, backend });
+    loads.set(key, reply);
+    reply.then((r) => { if (r.error) loads.delete(key); }, () => loads.delete(key));
+  }
+  return loads.get(key);
+}
+
 export async function loadModel(specJson, backend) {
-  return ask("loadModel", { spec: JSON.parse(specJson), backend });
+  return load(JSON.parse(specJson), backend);
 }
 
 // Before Python is ready: load `spec` on `backend`, and start its inference on `blob`
 // (a photo) if it takes the photo's pixels as they are. Never fails.
-export function early(spec, backend, blob, maxPixels) {
-  ask("early", { spec, backend, blob, maxPixels }).catch((err) => console.warn("early start failed:", err));
+export async function early(spec, backend, blob, maxPixels) {
+  const loaded = await load(spec, backend);
+  if (loaded.error || !blob) return;
+  ask("early", { handle: loaded.handle, spec, blob, maxPixels }).catch((err) => console.warn("early start failed:", err));
 }
 
 // By the typed array Pyodide gives for a buffer: format codes differ by platform (int32
@@ -78,10 +94,15 @@ export async function run(handle, feeds, outputNames) {
       view.release();
     }
   }
-  return ask("run", { handle, feeds: sent, outputNames: Array.from(outputNames) }, Object.values(sent).map((feed) => feed.data.buffer));
+  const asked = performance.timeOrigin + performance.now();
+  const reply = await ask("run", { handle, feeds: sent, outputNames: Array.from(outputNames) }, Object.values(sent).map((feed) => feed.data.buffer));
+  // An early result: how long before this run asked for it its inference had started.
+  if (reply.early) reply.early.aheadMs = asked - reply.early.startedAt;
+  return reply;
 }
 
 export async function release(handle) {
+  for (const [key, reply] of loads) if ((await reply).handle === handle) loads.delete(key);
   await ask("release", { handle });
 }
 

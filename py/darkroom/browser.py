@@ -84,8 +84,8 @@ class BrowserRuntime:
             _raise_for({"error": reply.error.to_py()})
         if hasattr(reply, "early"):
             self.early_notes.append(
-                f"The model started on the browser's decode of the photo {reply.early.waitedMs / 1000:.1f} s before this"
-                f" run needed it (inference {reply.inferMs / 1000:.1f} s), while Python was starting; this run's own"
+                f"The model started on the browser's decode of the photo {reply.early.aheadMs / 1000:.1f} s before this"
+                f" run asked for it (inference {reply.inferMs / 1000:.1f} s), while Python was starting; this run's own"
                 " input was checked to be identical before that result was used.")
         result = {}
         for name in outputs:
