@@ -6,7 +6,12 @@ Answers "which ISNet variant should WASM run, with how many threads, and where d
 time go?" for this machine. The page loads the same onnxruntime-web build that dist/
 ships (dist/ort/, so run build.py or another bench first) into headless Chromium with
 cross-origin isolation, creates one session per variant and thread count, runs it once
-to warm up, then ``--runs`` times alternating between variants, on a fixed noise input.
+to warm up, then ``--runs`` times alternating between variants. The input is a real
+photo (bench/skeleton.py's, 1024 x 1024, decoded by darkroom.imaging) fed as the models
+take it: its uint8 pixels as ``image`` [1, H, W, 3]; each graph resizes them to
+1024 x 1024 and normalises them itself (models/recipes/pixels_in.py), so the times
+include that pre-processing (about 20 ms of a warm run in a profile: this photo needs no
+resizing; bench/skeleton.py's 1 MP photo is the same).
 
 Variants: ``quint8`` and ``fp16`` are the manifest's files (sha256-verified from the
 CLI cache); ``fp32`` is derived from ``fp16`` here by upcasting its weights, because
@@ -37,8 +42,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "py"))
 
 import build  # noqa: E402
-from darkroom import models  # noqa: E402
+from darkroom import imaging, models, tensors  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from skeleton import photo  # noqa: E402
+
+PHOTO_SIZE = (1024, 1024)
 
 PAGE = """<!doctype html><meta charset="utf-8"><script type="module" src="./probe.js"></script>"""
 PROFILE_END = "bench: end of profile"
@@ -47,11 +55,11 @@ import * as ort from "./ort/ort.wasm.min.mjs";
 ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
 ort.env.wasm.numThreads = Number(new URLSearchParams(location.search).get("threads"));
 ort.env.logLevel = "error";
-// A fixed pseudo-random input in ISNet's normalised range (-0.5..0.5).
-const input = new ort.Tensor("float32", Float32Array.from({ length: 3 * 1024 * 1024 }, (_, i) => ((i * 7919) % 256) / 255 - 0.5),
-  [1, 3, 1024, 1024]);
 const PROFILE_END = "__PROFILE_END__";
-window.probe = async (variants, runs, profile) => {
+// feed: { input, shape, output }; the photo's uint8 pixels are in ./photo.rgb.
+window.probe = async (variants, runs, profile, feed) => {
+  const pixels = new Uint8Array(await (await fetch("./photo.rgb")).arrayBuffer());
+  const feeds = { [feed.input]: new ort.Tensor("uint8", pixels, feed.shape) };
   const results = {};
   const sessions = {};
   for (const variant of variants) {
@@ -61,13 +69,13 @@ window.probe = async (variants, runs, profile) => {
       graphOptimizationLevel: "all", enableProfiling: profile });
     results[variant] = { createMs: performance.now() - started, runsMs: [] };
     started = performance.now();
-    await sessions[variant].run({ input }, ["output"]);
+    await sessions[variant].run(feeds, [feed.output]);
     results[variant].firstRunMs = performance.now() - started;
   }
   for (let i = 0; i < runs; i++) {
     for (const variant of variants) {
       const started = performance.now();
-      await sessions[variant].run({ input }, ["output"]);
+      await sessions[variant].run(feeds, [feed.output]);
       results[variant].runsMs.push(performance.now() - started);
     }
   }
@@ -86,7 +94,11 @@ window.probeReady = true;
 
 def upcast_fp16(source: Path, target: Path) -> None:
     """Write ``source`` with every fp16 weight, constant, cast target and value type as
-    fp32: the same network, without onnxruntime's per-layer casts on CPUs."""
+    fp32: the same network, without onnxruntime's per-layer casts on CPUs.
+
+    Only float16 is touched, so the pixel pre-processing in front of the network (uint8
+    Resize, Cast to float32, then float32 Transpose, Mul, Sub, Div) and the uint8 input
+    stay as they are."""
     model = onnx.load(source)
     graph = model.graph
     for init in graph.initializer:
@@ -104,17 +116,30 @@ def upcast_fp16(source: Path, target: Path) -> None:
     onnx.save(model, target)
 
 
-def stage_site(site: Path, variants: list[str]) -> None:
-    """The probe page, dist/'s onnxruntime-web and the model files, linked into ``site``."""
+def variant_specs(variants: list[str]) -> dict[str, models.ModelSpec]:
+    """Each variant's manifest entry (fp32's is fp16's, which it is derived from), checked
+    to take a photo's pixels and to share one input and output."""
+    manifest = models.load_manifest()
+    specs = {v: manifest["isnet-fp16" if v == "fp32" else f"isnet-{v}"] for v in variants}
+    for spec in specs.values():
+        if not tensors.takes_pixels(spec):
+            raise SystemExit(f"{spec.id} does not take a photo's pixels ([1, H, W, 3] uint8); this benchmark feeds them")
+    if len({(s.inputs[0].name, s.outputs[0].name) for s in specs.values()}) > 1:
+        raise SystemExit("the variants' input or output names differ; the probe feeds them all the same")
+    return specs
+
+
+def stage_site(site: Path, specs: dict[str, models.ModelSpec], pixels: np.ndarray) -> None:
+    """The probe page, dist/'s onnxruntime-web, each variant's model file and the input
+    ``pixels`` (raw bytes, photo.rgb), linked or written into ``site``."""
     if not (build.DIST / "ort" / "ort.wasm.min.mjs").exists():
         raise SystemExit("dist/ort/ is missing: run `.venv/bin/python build.py` first")
     (site / "index.html").write_text(PAGE)
     (site / "probe.js").write_text(PROBE.replace("__PROFILE_END__", PROFILE_END))
+    (site / "photo.rgb").write_bytes(pixels.tobytes())
     (site / "ort").symlink_to(build.DIST / "ort")
     (site / "models").mkdir()
-    manifest = models.load_manifest()
-    for variant in variants:
-        spec = manifest["isnet-fp16" if variant == "fp32" else f"isnet-{variant}"]
+    for variant, spec in specs.items():
         path = models.fetch(spec, search_dirs=[ROOT])  # verified against the manifest's sha256
         if variant == "fp32":
             upcast_fp16(path, site / "models" / "fp32.onnx")
@@ -158,14 +183,20 @@ def main() -> None:
         parser.error("variants are quint8, fp16 and fp32")
     from playwright.sync_api import sync_playwright
 
+    specs = variant_specs(variants)
+    spec = specs[variants[0]]
+    ((input_name, pixels),) = tensors.pixels_input(spec, imaging.decode(photo(PHOTO_SIZE)).pixels).items()
+    feed = {"input": input_name, "shape": list(pixels.shape), "output": spec.outputs[0].name}
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         site = Path(tmp)
-        stage_site(site, variants)
+        stage_site(site, specs, pixels)
         server = build.make_server(site)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        print(f"Chromium {browser.version}, onnxruntime-web from dist/ort, input 1x3x1024x1024", flush=True)
+        shape, working = ("x".join(map(str, dims)) for dims in (pixels.shape, tensors.working_size(spec)))
+        print(f"Chromium {browser.version}, onnxruntime-web from dist/ort, input {input_name} uint8 {shape} "
+              f"(a photo; the graph resizes it to {working} and normalises it)", flush=True)
         for threads in args.threads.split(","):
             page = browser.new_page()
             page.set_default_timeout(1_800_000)
@@ -175,7 +206,8 @@ def main() -> None:
             page.wait_for_function("() => window.probeReady === true")  # a function: the CSP forbids eval
             if not page.evaluate("self.crossOriginIsolated"):
                 print("  warning: the page is not cross-origin isolated, so onnxruntime runs on one thread")
-            results = page.evaluate("([v, r, p]) => window.probe(v, r, p)", [variants, args.runs, args.profile])
+            results = page.evaluate("([v, r, p, f]) => window.probe(v, r, p, f)",
+                                    [variants, args.runs, args.profile, feed])
             for variant, r in results.items():
                 rows.append([variant, threads, f"{r['createMs'] / 1000:.2f}", f"{r['firstRunMs'] / 1000:.2f}",
                              f"{statistics.median(r['runsMs']) / 1000:.2f}", " ".join(f"{m / 1000:.2f}" for m in r["runsMs"])])

@@ -3,17 +3,23 @@
     .venv/bin/python bench/roofline.py [--models isnet-quint8,isnet-fp16] [--runs 3] [--threads 2] [--probe-repeats 3]
                                        [--infer-ms MS ...] [--infer-model isnet-quint8]
 
-Prints, per model: the work of one 1x3x1024x1024 inference counted from its ONNX graph
-(after onnx shape inference), split into MAC-heavy FLOPs (convolutions and matrix
-products) and elementwise FLOPs, with each op type's share; then the compute this
-machine attains on probes (numpy float32 matmul, onnxruntime MatMul, Conv and
-ConvInteger one-node models); then ISNet's onnxruntime CPU time (session reused, median
-of ``--runs`` after one warm-up), its achieved GFLOP/s and that as a fraction of the
-best probe (the "roofline fraction") and of the probe of its own kind at the same
-thread count (float Conv for float models, ConvInteger for quantised ones). ``--infer-ms`` takes the page's (WASM)
+Prints, per model: the work of one inference counted from its ONNX graph (after onnx
+shape inference), split into MAC-heavy FLOPs (convolutions and matrix products) and
+elementwise FLOPs, with each op type's share; then the compute this machine attains on
+probes (numpy float32 matmul, onnxruntime MatMul, Conv and ConvInteger one-node models);
+then ISNet's onnxruntime CPU time (session reused, median of ``--runs`` after one
+warm-up), its achieved GFLOP/s and that as a fraction of the best probe (the "roofline
+fraction") and of the probe of its own kind at the same thread count (float Conv for
+float models, ConvInteger for quantised ones). ``--infer-ms`` takes the page's (WASM)
 inference times, e.g. bench/skeleton.py's "infer s" column times 1000, and prints the
-same fractions for them (the page runs ``--infer-model``, by default isnet-quint8).
-Ends with a table. A benchmark, not a test: it prints numbers and asserts nothing.
+same fractions for them (the page runs ``--infer-model``, by default isnet-quint8). Ends
+with a table. A benchmark, not a test: it prints numbers and asserts nothing.
+
+The input is a real photo (bench/skeleton.py's, 1024 x 1024, decoded by darkroom.imaging)
+fed as the models take it: uint8 ``image`` [1, H, W, 3]. The graph resizes it to
+1024 x 1024 and normalises it before the network (models/recipes/pixels_in.py); those
+nodes are counted and timed with the rest, and their share is printed apart (about
+0.004 % of the work as counted below; negligible either way).
 
 How ops are counted (one multiply-add = 2; "ops" rather than FLOPs where integer):
 
@@ -24,6 +30,11 @@ How ops are counted (one multiply-add = 2; "ops" rather than FLOPs where integer
   1 per output element. MaxPool / AveragePool: kernel area per output element.
 * Data movement (Reshape, Concat, Cast, Shape, Slice, Constant, ...): 0. Any other op
   type is not counted and is listed.
+
+The pre-processing Resize counts 1 per output element: right for this photo, which needs
+no resizing, low for a larger one, which an antialiased linear Resize reads at about
+4 x (photo side / 1024)^2 input pixels per output element. Counted so, a 12 MP photo's
+resize would still be about 0.1 % of the work.
 """
 
 from __future__ import annotations
@@ -45,7 +56,8 @@ from onnx import TensorProto, helper, numpy_helper
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "py"))
 
-from darkroom import models  # noqa: E402
+from darkroom import imaging, models, tensors  # noqa: E402
+from skeleton import photo  # noqa: E402
 
 MAC_OPS = {"Conv", "ConvInteger", "ConvTranspose", "MatMul", "MatMulInteger", "Gemm"}
 ELEMENTWISE_OPS = {
@@ -60,6 +72,9 @@ FREE_OPS = {
     "Identity", "Flatten", "Gather", "Split", "Expand",
 }
 INTEGER_OPS = {"ConvInteger", "MatMulInteger"}
+#: The names of the pixel pre-processing nodes that models/recipes/pixels_in.py prepends.
+PREPROCESSING_PREFIX = "pixels_in/"
+PHOTO_SIZE = (1024, 1024)
 PROBE_OPSET = 17
 
 
@@ -73,6 +88,7 @@ class Count:
     mac: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     elementwise: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     node_types: Counter = field(default_factory=Counter)
+    preprocessing: float = 0.0  # counted work of the pixel pre-processing nodes, included above
     uncounted: Counter = field(default_factory=Counter)
     nodes: int = 0
     unknown_after_inference: int = 0
@@ -103,15 +119,25 @@ def topological_order(graph: onnx.GraphProto) -> tuple[list[onnx.NodeProto], boo
 
     onnx shape inference walks nodes in file order. ISNet-fp16's converter appended its
     Cast nodes at the end, so in file order most nodes see an untyped input and get no
-    shape; onnxruntime sorts the graph itself, so the file still runs.
+    shape; onnxruntime sorts the graph itself, so the file still runs. (The pixels_in
+    recipe step now writes both ISNets in order, but other files may not be.)
 
     Returns
     -------
     nodes : list of NodeProto
+        The file's order when it is topological already.
     reordered : bool
         Whether the file order was not already topological.
     """
-    available = {""} | {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    initial = {""} | {i.name for i in graph.input} | {i.name for i in graph.initializer}
+    available = set(initial)
+    for node in graph.node:
+        if not all(i in available for i in node.input):
+            break
+        available.update(node.output)
+    else:
+        return list(graph.node), False
+    available = set(initial)
     pending = list(graph.node)
     ordered: list[onnx.NodeProto] = []
     while pending:
@@ -123,7 +149,7 @@ def topological_order(graph: onnx.GraphProto) -> tuple[list[onnx.NodeProto], boo
         for node in ready:
             ordered.append(node)
             available.update(node.output)
-    return ordered, [n.name for n in ordered] != [n.name for n in graph.node]
+    return ordered, True
 
 
 def _shape(value_info: onnx.ValueInfoProto) -> tuple[int, ...] | None:
@@ -210,7 +236,8 @@ def node_flops(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> tupl
 
 
 def count_model(path: Path, feeds: dict[str, np.ndarray]) -> Count:
-    """Count the work of one inference of the ONNX file at ``path`` (static input shape)."""
+    """Count the work of one inference of the ONNX file at ``path``; ``feeds`` give the
+    shapes that onnx shape inference cannot tell."""
     model = onnx.load(str(path))
     shapes, types, reordered = infer_shapes(model)
     count = Count(nodes=len(model.graph.node), reordered=reordered)
@@ -229,6 +256,8 @@ def count_model(path: Path, feeds: dict[str, np.ndarray]) -> Count:
             count.mac[node.op_type] += counted[1]
         elif counted[0] == "elementwise":
             count.elementwise[node.op_type] += counted[1]
+        if counted is not None and node.name.startswith(PREPROCESSING_PREFIX):
+            count.preprocessing += counted[1]
     return count
 
 
@@ -307,15 +336,12 @@ def probe_ort_conv(channels: int, side: int, threads: int, repeats: int, integer
 # --- ISNet ----------------------------------------------------------------------------
 
 
-def isnet_feeds(spec: models.ModelSpec) -> dict[str, np.ndarray]:
-    """A deterministic noise 'photo', normalised as the manifest says (the timing of a
-    dynamically quantised model depends a little on the value range, so keep it real)."""
-    tensor = spec.inputs[0]
-    norm = spec.normalisation
-    pixels = np.random.default_rng(0).integers(0, 256, tensor.shape, dtype=np.uint8).astype(np.float32)
-    mean = np.array(norm["mean"], np.float32).reshape(1, -1, 1, 1)
-    std = np.array(norm["std"], np.float32).reshape(1, -1, 1, 1)
-    return {tensor.name: (pixels * np.float32(norm["scale"]) - mean) / std}
+def isnet_feeds(spec: models.ModelSpec, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """A photo's uint8 (H, W, 3) ``pixels`` as a model that ``takes_pixels`` takes them (the
+    timing of a dynamically quantised model depends a little on the values, so keep them real)."""
+    if not tensors.takes_pixels(spec):
+        raise SystemExit(f"{spec.id} does not take a photo's pixels ([1, H, W, 3] uint8); this benchmark feeds them")
+    return tensors.pixels_input(spec, pixels)
 
 
 def time_isnet(path: Path, spec: models.ModelSpec, feeds, threads: int, runs: int) -> tuple[float, float]:
@@ -345,15 +371,17 @@ def verified_model(spec: models.ModelSpec) -> Path:
 # --- report ---------------------------------------------------------------------------
 
 
-def print_count(model_id: str, count: Count) -> None:
+def print_count(spec: models.ModelSpec, count: Count) -> None:
     unit = "Gops" if count.integer else "GFLOP"
-    print(f"\n{model_id}: {count.nodes} nodes; node order in file: "
+    print(f"\n{spec.id}: {count.nodes} nodes; node order in file: "
           f"{'not topological (sorted before shape inference)' if count.reordered else 'topological'}")
     print(f"  nodes with unknown output shape after onnx shape inference: {count.unknown_after_inference}"
           + (f" ({count.resolved_by_runtime} resolved by running onnxruntime)" if count.unknown_after_inference else ""))
     print("  op types: " + ", ".join(f"{op} {n}" for op, n in count.node_types.most_common()))
     print(f"  MAC-heavy: {count.mac_total / 1e9:.1f} {unit}   elementwise: {count.elementwise_total / 1e9:.2f} GFLOP   "
           f"total: {count.total / 1e9:.1f} G")
+    print(f"  of which pixel pre-processing (resize to {'x'.join(map(str, tensors.working_size(spec)))}, "
+          f"normalise): {count.preprocessing / 1e9:.3f} GFLOP, {count.preprocessing / count.total:.3%}")
     shares = sorted([*count.mac.items(), *count.elementwise.items()], key=lambda kv: -kv[1])
     print("  share of counted work: " + ", ".join(f"{op} {v / count.total:.2%}" for op, v in shares))
     if count.uncounted:
@@ -378,14 +406,16 @@ def main() -> None:
 
     print(f"CPU: {os.cpu_count()} logical cores; numpy {np.__version__}, onnx {onnx.__version__}, "
           f"onnxruntime {ort.__version__}")
+    pixels = imaging.decode(photo(PHOTO_SIZE)).pixels
+    print(f"input: a {pixels.shape[1]}x{pixels.shape[0]} photo, fed as uint8 [1, H, W, 3]")
 
     counts: dict[str, Count] = {}
     paths: dict[str, Path] = {}
     for model_id in wanted:
         spec = manifest[model_id]
         paths[model_id] = verified_model(spec)
-        counts[model_id] = count_model(paths[model_id], isnet_feeds(spec))
-        print_count(model_id, counts[model_id])
+        counts[model_id] = count_model(paths[model_id], isnet_feeds(spec, pixels))
+        print_count(spec, counts[model_id])
 
     repeats = args.probe_repeats
     print(f"\nattainable compute (best of {repeats} after a warm-up)")
@@ -423,7 +453,7 @@ def main() -> None:
 
     print(f"\nISNet on onnxruntime CPU, {args.threads} threads, median of {args.runs} after a warm-up")
     for model_id in [m for m in args.models.split(",") if m]:
-        load_ms, ms = time_isnet(paths[model_id], manifest[model_id], isnet_feeds(manifest[model_id]),
+        load_ms, ms = time_isnet(paths[model_id], manifest[model_id], isnet_feeds(manifest[model_id], pixels),
                                  args.threads, args.runs)
         print(f"  {model_id}: session created in {load_ms:.0f} ms")
         row(model_id, f"ort cpu {args.threads}t", ms)
