@@ -359,6 +359,7 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     ensure_node_modules()
     DIST.mkdir(exist_ok=True)
     packages, classical_in_page = copy_pyodide(wheel_dir)
+    snapshot = python_snapshot()
     shutil.rmtree(DIST / "ort", ignore_errors=True)
     (DIST / "ort").mkdir()
     for name in ORT_FILES:
@@ -369,10 +370,12 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     for name in WEB_FILES:
         shutil.copy2(ROOT / "web" / name, DIST / name)
     write_icons()
-    build_id = hashlib.sha256(json.dumps([app_archive, packages, [spec.id for spec in shipped_models]]).encode()
+    build_id = hashlib.sha256(json.dumps([app_archive, packages, [spec.id for spec in shipped_models],
+                                          snapshot and snapshot.name]).encode()
                               + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
-            "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages),
+            "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages, snapshot),
+            "pythonSnapshot": described(snapshot),
             "catalog": catalog(shipped), "earlyStart": early_starts(shipped)}
     (DIST / "build.json").write_text(json.dumps(info, indent=2))
     shell = ["./"] + [f"./{name}" for name in WEB_FILES] + [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
@@ -388,14 +391,41 @@ def early_starts(shipped: dict) -> dict:
     return {tool.id: hint for tool in registry().values() if (hint := early_start(tool, shipped))}
 
 
-def boot_files(app_archive: str, packages: list[str]) -> dict:
+def python_snapshot() -> Path | None:
+    """A memory snapshot of the shipped Pyodide's interpreter just after start-up
+    (``wasm/pyodide_snapshot.mjs``, deterministic), named by its sha256; None when Node
+    cannot make one (the page then starts Python the long way)."""
+    out = DIST / "pyodide"
+    script = ROOT / "wasm" / "pyodide_snapshot.mjs"
+    key = hashlib.sha256(b"".join((out / n).read_bytes() for n in ("pyodide.asm.wasm", "python_stdlib.zip"))
+                         + script.read_bytes()).hexdigest()[:16]
+    cached = CACHE / "pyodide-snapshot" / f"{key}.bin"
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run(["node", str(script), str(out), str(cached)], capture_output=True, text=True)
+        if made.returncode != 0:
+            log(f"no Python snapshot (Python will start without one): {made.stderr.strip()[-300:]}")
+            cached.unlink(missing_ok=True)
+            return None
+    target = out / f"snapshot-{sha256(cached)[:12]}.bin"
+    shutil.copy2(cached, target)
+    return target
+
+
+def boot_files(app_archive: str, packages: list[str], snapshot: Path | None) -> dict:
     """The files the Python worker needs before it is ready, with sizes for its progress
-    bar: ``core``, what ``loadPyodide`` reads, and ``packages``, what it loads next (the
-    wheels and the app archive), fetched while Pyodide starts."""
+    bar: ``core``, what ``loadPyodide`` reads (with the interpreter's snapshot), and
+    ``packages``, what it loads next (the wheels and the app archive), fetched while
+    Pyodide starts."""
     lock = json.loads((DIST / "pyodide" / "pyodide-lock.json").read_text())
-    core = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"]
+    core = [DIST / "pyodide" / name for name in PYODIDE_CORE if name != "pyodide-lock.json"] + ([snapshot] if snapshot else [])
     wheels = [DIST / "pyodide" / lock["packages"][name]["file_name"] for name in lock_closure(lock, tuple(packages))]
     return {"core": _served(core), "packages": _served([*wheels, DIST / app_archive])}
+
+
+def described(path: Path | None) -> dict | None:
+    """A file of dist/ as the page fetches and verifies it: ``{"url", "bytes", "sha256"}``."""
+    return path and {**_served([path])[0], "sha256": sha256(path)}
 
 
 def _served(paths: list[Path]) -> list[dict]:

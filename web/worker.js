@@ -5,6 +5,7 @@
 // and sends {type: "progress", ...} events while booting and downloading.
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 import * as bridge from "./bridge.js";
+import { sha256 } from "./model_store.js";
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const progress = (event) => post({ type: "progress", ...event });
@@ -56,6 +57,36 @@ async function startEarly(tool, params, blob = null) {
   bridge.early(build.catalog.models[hint.model], hint.backend, blob, hint.maxPixels);
 }
 
+// The interpreter's verified snapshot (build.py), or null: it is only a shortcut.
+async function verifiedSnapshot(file) {
+  if (!file) return null;
+  try {
+    const bytes = new Uint8Array(await (await fetch(file.url)).arrayBuffer());
+    if (bytes.byteLength === file.bytes && await sha256(bytes) === file.sha256) return bytes;
+    console.warn(`${file.url} failed its sha256 check; Python starts without it`);
+  } catch (err) {
+    console.warn(`${file.url} could not be read (${err.message}); Python starts without it`);
+  }
+  return null;
+}
+
+// Pyodide from the interpreter's snapshot when there is a good one, else the long way.
+// Returns {pyodide, snapshot: "used" | "none" | the reason it was not}.
+async function startPython(file) {
+  const indexURL = new URL("./pyodide/", import.meta.url).href;
+  const bytes = await verifiedSnapshot(file);
+  if (bytes) {
+    try {
+      const pyodide = await loadPyodide({ indexURL, _loadSnapshot: bytes });
+      pyodide.runPython("import random; random.seed()"); // the snapshot's was seeded for reproducibility
+      return { pyodide, snapshot: "used" };
+    } catch (err) {
+      console.warn("Python could not start from its snapshot; starting without it:", err);
+    }
+  }
+  return { pyodide: await loadPyodide({ indexURL }), snapshot: file ? "not used" : "none" };
+}
+
 async function boot() {
   const marks = { start: performance.now() };
   const build = await built;
@@ -65,7 +96,7 @@ async function boot() {
   // The wheels and the app download while Pyodide starts.
   const packagesFetched = prefetch(packages, report);
   progress({ stage: "python", message: "Starting Python" });
-  const pyodide = await loadPyodide({ indexURL: new URL("./pyodide/", import.meta.url).href });
+  const { pyodide, snapshot } = await startPython(build.pythonSnapshot);
   marks.pyodide = performance.now();
   progress({ stage: "packages", message: `Loading ${build.pyodidePackages.join(", ")}` });
   await packagesFetched;
@@ -92,6 +123,7 @@ async function boot() {
     packagesMs: marks.packages - marks.pyodide,
     appMs: marks.ready - marks.packages,
     totalMs: marks.ready - marks.start,
+    snapshot,
   };
   return { darkroom, build, timings, probe };
 }

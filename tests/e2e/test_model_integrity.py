@@ -100,3 +100,22 @@ def test_a_broken_connection_resumes_where_it_stopped(browser, faulty_site, cat_
     context.close()
     assert not log.errors, log.errors
 
+
+def test_python_starts_from_its_verified_snapshot_and_without_an_altered_one(browser, faulty_site, cat_photo):
+    import build
+
+    url, faults, _ = faulty_site
+    snapshot = json.loads((build.DIST / "build.json").read_text())["pythonSnapshot"]
+    context = browser.new_context()
+    page, log = open_app(context, url)
+    assert page.evaluate("window.darkroom.ready")["timings"]["snapshot"] == "used"
+    context.close()
+
+    faults[snapshot["url"].lstrip(".")] = "flip"
+    context = browser.new_context()
+    page, log = open_app(context, url)
+    assert page.evaluate("window.darkroom.ready")["timings"]["snapshot"] == "not used"
+    reply = run_hook(page, cat_photo, {"output": "mask"})
+    assert reply["provenance"]["path"] == "model", reply
+    context.close()
+    assert not log.errors, log.errors

@@ -96,3 +96,25 @@ def test_only_official_wheels_are_kept_in_the_official_cache(tmp_path):
     sources.keep(built / "built.whl")
     sources.keep(downloaded / "download.whl")
     assert sorted(p.name for p in sources.cache.iterdir()) == ["download.whl"]
+
+
+def test_the_python_snapshot_is_reproducible_and_restores(tmp_path):
+    """Two snapshots of the shipped Pyodide are the same bytes, and Pyodide starts from one
+    and runs Python (in Node, as the page does in a worker)."""
+    import subprocess
+
+    pyodide = build.NODE_MODULES / "pyodide"
+    script = build.ROOT / "wasm" / "pyodide_snapshot.mjs"
+    made = [tmp_path / "a.bin", tmp_path / "b.bin"]
+    for out in made:
+        subprocess.run(["node", str(script), str(pyodide), str(out)], check=True, capture_output=True)
+    assert made[0].read_bytes() == made[1].read_bytes()
+    restore = tmp_path / "restore.mjs"
+    restore.write_text(f"""
+import fs from "node:fs";
+const {{ loadPyodide }} = await import({str(pyodide / "pyodide.mjs")!r});
+const py = await loadPyodide({{ indexURL: {str(pyodide) + "/"!r}, _loadSnapshot: fs.readFileSync({str(made[0])!r}) }});
+console.log(py.runPython("import sys, json; json.dumps([sys.version_info[:2], sum(range(10))])"));
+""")
+    ran = subprocess.run(["node", str(restore)], check=True, capture_output=True, text=True)
+    assert ran.stdout.strip().splitlines()[-1] == "[[3, 12], 45]"
