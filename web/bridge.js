@@ -67,9 +67,12 @@ export async function loadModel(specJson, backend) {
 // Before Python is ready: load `spec` on `backend`, and start its inference on `blob`
 // (a photo) if it takes the photo's pixels as they are. Never fails.
 export async function early(spec, backend, blob, maxPixels) {
-  const loaded = await load(spec, backend);
-  if (loaded.error || !blob) return;
-  ask("early", { handle: loaded.handle, spec, blob, maxPixels }).catch((err) => console.warn("early start failed:", err));
+  try {
+    const loaded = await load(spec, backend);
+    if (!loaded.error && blob) await ask("early", { handle: loaded.handle, spec, blob, maxPixels });
+  } catch (err) {
+    console.warn("early start failed:", err);
+  }
 }
 
 // By the typed array Pyodide gives for a buffer: format codes differ by platform (int32

@@ -46,15 +46,17 @@ let python = null; // the BrowserApp, once booted
 // load, and, given a photo, run on the browser's decode of it (build.json's earlyStart,
 // computed by Python's own planner). Only on a device without a usable GPU, whose tier
 // is then lite or standard; Python still plans, decodes, checks and labels the run.
+// Never fails: it is only a head start.
 async function startEarly(tool, params, blob = null) {
-  const [build, probe] = await Promise.all([built, probed]);
-  const hint = build.earlyStart[tool];
+  const [build, probe] = await Promise.all([built, probed]).catch(() => []);
+  const hint = build?.earlyStart[tool];
+  if (python || !hint) return;
   const gpu = probe.webgpu;
   const tier = params.tier || "auto";
-  if (python || !hint || (gpu.available && !gpu.adapter.isFallbackAdapter) || params.limits) return;
+  if ((gpu.available && !gpu.adapter.isFallbackAdapter) || params.limits) return;
   if (tier === "auto" ? probe.deviceMemory !== null && probe.deviceMemory < hint.minDeviceMemoryGB : !hint.tiers.includes(tier)) return;
   if (Object.entries(hint.params).some(([name, value]) => name in params && params[name] !== value)) return;
-  bridge.early(build.catalog.models[hint.model], hint.backend, blob, hint.maxPixels);
+  await bridge.early(build.catalog.models[hint.model], hint.backend, blob, hint.maxPixels);
 }
 
 // The interpreter's verified snapshot (build.py), or null: it is only a shortcut.
@@ -71,7 +73,7 @@ async function verifiedSnapshot(file) {
 }
 
 // Pyodide from the interpreter's snapshot when there is a good one, else the long way.
-// Returns {pyodide, snapshot: "used" | "none" | the reason it was not}.
+// Returns {pyodide, snapshot: "used", "not used" (it failed) or "none" (the build has none)}.
 async function startPython(file) {
   const indexURL = new URL("./pyodide/", import.meta.url).href;
   const bytes = await verifiedSnapshot(file);
