@@ -5,7 +5,7 @@
 // Python calls it through darkroom/browser.py; expected failures come back as
 // {error: {kind, message}} so Python can tell an unverified file from a runtime failure.
 import { sha256 } from "./model_store.js";
-import { WASM_THREADS, adapterLimits, decodeImage, rgbaOf } from "./platform.js";
+import { WASM_THREADS, adapterLimits, decodeImage, rgbOf, rgbaOf } from "./platform.js";
 
 export { byteProgress, deleteModels, pruneModels, storageReport, storeModel } from "./model_store.js";
 
@@ -153,11 +153,12 @@ export async function probe() {
   };
 }
 
-// The browser's own image decoder, for the formats Pillow in Pyodide cannot read (AVIF).
-// Returns {width, height, pixels()} where pixels() resolves to straight-alpha sRGB RGBA
-// bytes (asked for only once Python has checked the size), or {error}.
+// The browser's own image decoder, for the formats Pillow in Pyodide cannot read (AVIF),
+// colour profiles and JPEG's pixels. Returns {width, height, pixels(), rgb()}, where
+// pixels() resolves to straight-alpha sRGB RGBA bytes and rgb() to RGB bytes (either,
+// once, and only after Python has checked the size), or {error}.
 export async function decodeWithBrowser(blob) {
   const { bitmap, error } = await decodeImage(blob);
   if (error) return { error };
-  return { width: bitmap.width, height: bitmap.height, pixels: async () => rgbaOf(bitmap) };
+  return { width: bitmap.width, height: bitmap.height, pixels: async () => rgbaOf(bitmap), rgb: async () => rgbOf(bitmap) };
 }

@@ -6,7 +6,7 @@
 // {type: "progress", ...} events while downloading and loading.
 import * as ortWasm from "./ort/ort.wasm.min.mjs";
 import { VerificationError, verifiedBytes } from "./model_store.js";
-import { WASM_THREADS, adapterLimits, decodeImage, rgbaOf } from "./platform.js";
+import { WASM_THREADS, adapterLimits, decodeImage, rgbOf } from "./platform.js";
 
 const ORT_DIR = new URL("./ort/", import.meta.url).href;
 const sessions = new Map(); // handle -> {session, ort, gpu, model, queue, early}
@@ -160,14 +160,7 @@ async function browserPixels(blob, maxPixels) {
     bitmap.close();
     return null;
   }
-  const rgba = rgbaOf(bitmap);
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
-    rgb[j] = rgba[i];
-    rgb[j + 1] = rgba[i + 1];
-    rgb[j + 2] = rgba[i + 2];
-  }
-  return { dtype: "uint8", dims: [1, height, width, 3], data: rgb };
+  return { dtype: "uint8", dims: [1, height, width, 3], data: rgbOf(bitmap) };
 }
 
 // A model whose one input is the photo itself, uint8 RGB [1, H, W, 3] at any size.

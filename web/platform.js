@@ -31,3 +31,16 @@ export function rgbaOf(bitmap) {
   bitmap.close();
   return new Uint8Array(context.getImageData(0, 0, width, height).data.buffer);
 }
+
+// A decoded bitmap's sRGB RGB bytes, alpha dropped (a model's or Python's photo input);
+// the bitmap is closed.
+export function rgbOf(bitmap) {
+  const rgba = rgbaOf(bitmap);
+  const rgb = new Uint8Array((rgba.length / 4) * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j += 3) {
+    rgb[j] = rgba[i];
+    rgb[j + 1] = rgba[i + 1];
+    rgb[j + 2] = rgba[i + 2];
+  }
+  return rgb;
+}
