@@ -116,10 +116,11 @@ function describeEvent(event) {
 // looks frozen.
 const BOOT_LANES = { runtime: "python", python: "python", packages: "python", model: "model", session: "model", retry: "model" };
 const bootActivity = {};
+let booting = true; // until Python is ready, or failed to start (downloads may still report after that)
 
 function showBootActivity(event) {
   const lane = BOOT_LANES[event.stage];
-  if (hello || !lane) return;
+  if (!booting || !lane) return;
   bootActivity[lane] = describeEvent(event);
   setStatus(`Starting… ${Object.values(bootActivity).join(" · ")}`);
 }
@@ -711,7 +712,7 @@ fetch("./build.json").then((response) => {
 }).then((info) => {
   build = info;
   buildToolList();
-  if (!hello && !Object.keys(bootActivity).length) setStatus("Starting Python… pick a tool and a photo meanwhile");
+  if (booting && !Object.keys(bootActivity).length) setStatus("Starting Python… pick a tool and a photo meanwhile");
   // A link may name the tool (#upscale); otherwise the last one used. Choosing it also
   // fetches and verifies its model once Python is up, so the first run does not wait.
   chooseTool(location.hash.slice(1) || localStorage.getItem(TOOL_KEY) || DEFAULT_TOOL);
@@ -721,6 +722,7 @@ fetch("./build.json").then((response) => {
 
 let hello = null;
 ready.then((reply) => {
+  booting = false;
   hello = reply;
   if (!running) hideProgress();
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
@@ -729,6 +731,7 @@ ready.then((reply) => {
   const userModels = savedUserModels();
   if (userModels.length) call("registerUserModels", { models: userModels });
 }, (err) => {
+  booting = false;
   setStatus("Failed to start");
   showError(`Darkroom could not start: ${err.message}`);
 });
