@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass
 class Provenance:
-    """Everything a result can say about how it was made (see DESIGN.md, "Provenance").
+    """Everything a result can say about how it was made (the page's label and "What ran").
 
     ``path`` is ``"model"`` only when a neural network produced the result; the
     classical path always carries a ``reason`` saying why it ran.
