@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import build  # noqa: E402
 from boot import RECORDER, WARMED_UP  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS, open_app  # noqa: E402
-from skeleton import chromium_processes, photo, pss_mb  # noqa: E402
+from skeleton import chromium_processes, is_page_renderer, photo, pss_mb  # noqa: E402
 from vs_imgly.run import print_table, renderers, serve  # noqa: E402
 
 EXTRA_ARGS = [
@@ -68,7 +68,6 @@ EXTRA_ARGS = [
 ]
 TIMEOUT_MS = 600_000
 PREFIX = "bench"  # the test pages' folder in URLs
-WEBUI = "--top-chrome-webui"  # a renderer of Chromium's own UI, not of the page
 
 # --- the test pages (no inline scripts: the CSP allows 'self' scripts only) ---------------
 
@@ -202,8 +201,8 @@ def new_renderers(before: set[int]) -> tuple[set[int], set[int]]:
     """Renderers not in ``before``: (the page's, Chromium's own WebUI ones). Each new
     context gets a ``--top-chrome-webui`` renderer of its own besides the page's."""
     new = {pid: cmd for pid, cmd in chromium_processes().items() if "--type=renderer" in cmd and pid not in before}
-    webui = {pid for pid, cmd in new.items() if WEBUI in cmd}
-    return set(new) - webui, webui
+    pages = {pid for pid, cmd in new.items() if is_page_renderer(cmd)}
+    return pages, set(new) - pages
 
 
 def median_pss(*groups: set[int], readings: int = 3, gap_s: float = 0.5) -> list[float]:

@@ -78,6 +78,13 @@ def _parent(pid: str) -> int:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
+def is_page_renderer(cmd: str) -> bool:
+    """Whether a Chromium process (by its command line) renders web pages: not the browser,
+    GPU or utility processes, and not Chromium's own UI (``--top-chrome-webui``, a
+    renderer each new browser context starts besides the page's)."""
+    return "--type=renderer" in cmd and "--top-chrome-webui" not in cmd
+
+
 def chromium_processes() -> dict[int, str]:
     """pid -> cmdline of every Chromium process started by this Python process (other
     Chromiums on the machine, e.g. a concurrent test run, are not counted)."""

@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT / "py"))
 import build  # noqa: E402
 from darkroom import models  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS, PageLog  # noqa: E402
-from skeleton import ChromiumMemory, chromium_processes, photo  # noqa: E402
+from skeleton import ChromiumMemory, chromium_processes, is_page_renderer, photo  # noqa: E402
 
 SIZES = {"1mp": (1024, 1024), "4mp": (2304, 1728), "12mp": (4000, 3000)}
 #: variant -> (our model id, imgly's model name)
@@ -233,7 +233,7 @@ def serve(server: http.server.ThreadingHTTPServer) -> str:
 # --- memory: ChromiumMemory, per page ---------------------------------------------------
 
 def renderers() -> set[int]:
-    return {pid for pid, cmd in chromium_processes().items() if "--type=renderer" in cmd}
+    return {pid for pid, cmd in chromium_processes().items() if is_page_renderer(cmd)}
 
 
 class PageMemory(ChromiumMemory):
@@ -253,7 +253,7 @@ class PageMemory(ChromiumMemory):
     def record(self, pss: dict[int, float], procs: dict[int, str]) -> None:
         super().record(pss, procs)
         mine = [pid for pid, cmd in procs.items()
-                if pid in self.own or ("--type=renderer" in cmd and pid not in self.known)]
+                if pid in self.own or (is_page_renderer(cmd) and pid not in self.known)]
         self.peak_renderer_mb = max(self.peak_renderer_mb, sum(pss[pid] for pid in mine))
 
 
