@@ -73,7 +73,11 @@ async function call(op, args = {}, transfer = []) {
 // --- automation hooks (stable: tests and power users rely on them) -------------
 const TIER_KEY = "darkroom.tier";
 const INTRO_KEY = "darkroom.tierIntroSeen";
-const chosenTier = () => localStorage.getItem(TIER_KEY) || "auto";
+// A stored value that names no tier (another version, a hand edit) means "auto".
+const chosenTier = () => {
+  const stored = localStorage.getItem(TIER_KEY);
+  return stored && Object.hasOwn(TIER_MEANING, stored) ? stored : "auto";
+};
 
 // params.tier overrides the tier for this run only; otherwise the page's choice applies.
 // params.limits ({maxMegapixels, maxMegabytes}) overrides the input limits. The Blob
@@ -236,9 +240,19 @@ function buildControls(tool) {
 // their files live in the model cache, verified by sha256 before every session. Entries
 // from before models in parts held one file's fields themselves, from before companions no slot.
 const USER_MODELS_KEY = "darkroom.userModels";
-const savedUserModels = () => JSON.parse(localStorage.getItem(USER_MODELS_KEY) || "[]")
-  .map(({ sha256, size, found, ...model }) => (model.files ? model : { ...model, files: [{ name: model.name, sha256, size, found }] }))
-  .map((model) => ({ slot: "model", ...model }));
+// A damaged entry (not JSON, not a list, not models) is ignored rather than breaking the controls.
+function savedUserModels() {
+  let saved;
+  try {
+    saved = JSON.parse(localStorage.getItem(USER_MODELS_KEY) || "[]");
+  } catch {
+    return [];
+  }
+  return (Array.isArray(saved) ? saved : [])
+    .filter((model) => model && typeof model === "object" && typeof model.id === "string" && typeof model.tool === "string")
+    .map(({ sha256, size, found, ...model }) => (model.files ? model : { ...model, files: [{ name: model.name, sha256, size, found }] }))
+    .map((model) => ({ slot: "model", ...model }));
+}
 
 function userModelPicker(tool, param, select) {
   const box = Object.assign(document.createElement("div"), { className: "user-model" });

@@ -138,3 +138,21 @@ def test_nothing_leaves_the_page(app, site, tmp_path, cat_photo):
     assert log.sent, "no requests were recorded at all"
     assert log.foreign(site) == [], log.foreign(site)
     assert log.uploads() == [], log.uploads()
+
+
+@pytest.mark.parametrize("models, tier", [("{not json", "ultra"), ('{"an": "object"}', ""), ("[null, 3]", "auto")],
+                         ids=["garbled", "not-a-list", "bad-entries"])
+def test_damaged_saved_settings_do_not_break_the_page(browser, site, tmp_path, models, tier):
+    """What an older version or a hand edit left in localStorage is ignored: the controls
+    are built, the tier works and a run succeeds."""
+    context = browser.new_context()
+    context.add_init_script(f"""localStorage.setItem("darkroom.userModels", {json.dumps(models)});
+      {f'localStorage.setItem("darkroom.tier", {json.dumps(tier)});' if tier else ''}""")
+    page, log = open_app(context, site)
+    page.wait_for_function("() => document.querySelector('[data-testid=param-model]')")
+    assert page.evaluate("window.darkroom.tier()")["name"] == "lite"
+    pick_photo(page, tmp_path)
+    assert run_in_ui(page) == "ok"
+    assert provenance_of(page)["path"] == "model"
+    context.close()
+    assert not log.errors, log.errors
