@@ -46,7 +46,7 @@ export function injectFault(where, model = "") {
   return ask("injectFault", { where, model });
 }
 
-// Loads by "model@backend", kept here too: the model worker cannot answer while an
+// Loads by "model@backend", kept on this side: the model worker cannot answer while an
 // inference holds its thread, and a session that is ready need not wait for that.
 const loads = new Map();
 

@@ -206,10 +206,10 @@ def early_start(tool: Tool, models: dict[str, ModelSpec]) -> dict | None:
     firsts = set()
     for name in GPU_LESS_TIERS:
         attempts = plan(candidates(tool, defaults, models), Tier(name), None)
-        firsts.add(next((a.name for a in attempts if not a.skip), None))
+        firsts.add(next(((a.spec.id, a.backend) for a in attempts if not a.skip), None))
     if len(firsts) != 1 or None in firsts:
         return None
-    model, backend = firsts.pop().split("@")
+    model, backend = firsts.pop()
     deciding = {"model", "classical"} | {key for m in tool.models if m in models for key in models[m].params}
     if tool.companion:
         deciding.add(tool.companion.used_when[0])
