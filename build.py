@@ -47,8 +47,6 @@ BUILT_FROM_SOURCE = ("scikit-image", "pywavelets")
 # WASM sessions use the plain build; WebGPU sessions load the asyncify build on first use.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
-WEB_FILES = ("index.html", "app.css", "app.js", "saved.js", "mask_painter.js", "bridge.js", "worker.js", "model_worker.js",
-             "model_store.js", "platform.js", "icon.svg", "manifest.webmanifest")
 
 sys.path.insert(0, str(ROOT / "py"))
 from darkroom import models  # noqa: E402  (the build shares the CLI's model code)
@@ -367,18 +365,20 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     shipped_models = copy_models(optional_models)
     shipped = {spec.id: spec for spec in shipped_models}
     app_archive = package_app()
-    for name in WEB_FILES:
+    web_files = sorted(p.relative_to(ROOT / "web").as_posix() for p in (ROOT / "web").rglob("*") if p.is_file())
+    for name in web_files:
+        (DIST / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / "web" / name, DIST / name)
     write_icons()
     build_id = hashlib.sha256(json.dumps([app_archive, packages, [spec.id for spec in shipped_models],
                                           snapshot and snapshot.name]).encode()
-                              + b"".join((ROOT / "web" / n).read_bytes() for n in WEB_FILES)).hexdigest()[:12]
+                              + b"".join((ROOT / "web" / n).read_bytes() for n in web_files)).hexdigest()[:12]
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
             "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages, snapshot),
             "pythonSnapshot": described(snapshot),
             "catalog": catalog(shipped), "earlyStart": early_starts(shipped)}
     (DIST / "build.json").write_text(json.dumps(info, indent=2))
-    shell = ["./"] + [f"./{name}" for name in WEB_FILES] + [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
+    shell = ["./"] + [f"./{name}" for name in web_files] + [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
     service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)
     service_worker = service_worker.replace("__PRECACHE__", json.dumps(shell))
     (DIST / "service_worker.js").write_text(service_worker)
