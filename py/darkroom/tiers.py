@@ -13,6 +13,12 @@ from dataclasses import dataclass
 from .models import ModelSpec
 
 TIERS = ("lite", "standard", "pro")
+#: What each tier runs, in words; the page says it when it explains a device's tier.
+MEANINGS = {
+    "lite": "small models on the CPU (WASM), classical algorithms where a model would be too slow",
+    "standard": "compact models, on the GPU where one is usable",
+    "pro": "full models on the GPU, and the generative tools",
+}
 BACKEND_ORDER = ("webgpu", "wasm")
 
 # Adapters that rasterise on the CPU: WebGPU "works" on them, but slower than WASM.

@@ -17,7 +17,7 @@ import numpy as np
 from ..byom import USER_PREFIX, Parts, Signature
 from ..imaging import OUTPUT_FORMATS, PNG, Encoding
 from ..tensors import working_size
-from ..tiers import running_tiers
+from ..tiers import MEANINGS, running_tiers
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 #: The page lists tools under these headings, in this order.
@@ -329,7 +329,8 @@ def registry() -> dict[str, Tool]:
 
 def catalog(models: dict) -> dict:
     """Every tool, the output formats (by MIME type: the name and extension the page
-    shows and downloads under) and the given models, JSON-able: what the page builds its
+    shows and downloads under), the given models and the tiers (by name: what each
+    runs, in words), JSON-able: what the page builds its
     tool picker and controls from.
 
     ``build.py`` writes it into ``dist/build.json`` so the page shows its tools before
@@ -343,4 +344,5 @@ def catalog(models: dict) -> dict:
     return {"groups": list(GROUPS), "tools": [tool.to_dict() for tool in registry().values()],
             "formats": {known.mime: {"title": known.title, "extension": known.extension}
                         for known in OUTPUT_FORMATS.values()},
-            "models": {spec.id: spec.to_dict() for spec in models.values()}}
+            "models": {spec.id: spec.to_dict() for spec in models.values()},
+            "tiers": dict(MEANINGS)}
