@@ -16,7 +16,8 @@ from .engine import ToolError, candidates, run_tool
 from .provenance import Stopwatch
 from .runtime import CpuRuntime, add_user_model
 from .tiers import DEFAULT as DEFAULT_TIER
-from .tools import ParamError, Tool, registry
+from .tool import ParamError, Tool
+from .tools import registry
 
 
 def _add_tool_command(commands, tool: Tool) -> None:

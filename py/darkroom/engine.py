@@ -15,7 +15,7 @@ from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
 from .tiers import MIN_MODEL_MEMORY_GB, Tier, plan, running_tiers
-from .tools import Output, Progress, Tool
+from .tool import Output, Progress, Tool
 
 
 class ToolError(RuntimeError):

@@ -18,7 +18,7 @@ from PIL import Image
 from .byom import Signature, TensorRule
 from .models import ModelSpec
 from .tensors import from_output, to_input, to_uint8
-from .tools import Infer, Progress
+from .tool import Infer, Progress
 
 #: Pixels in [0, 1], channels first: UpscalerJS's ESRGAN, DDColor and LaMa exports.
 UNIT_RANGE_NCHW = {"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}

@@ -196,7 +196,7 @@ def test_tools_are_usable_before_python_starts_and_a_failed_start_says_so(browse
 
 
 def test_the_tools_are_listed_under_their_groups_with_the_flagship_first(app):
-    from darkroom.tools import GROUPS
+    from darkroom.tool import GROUPS
 
     page, _ = app
     groups = page.get_by_test_id("tool-group")

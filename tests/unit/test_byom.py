@@ -238,7 +238,7 @@ def test_the_engine_runs_each_part_of_a_model_by_name():
     from darkroom import engine, imaging
     from darkroom.runtime import Session
     from darkroom.tiers import DEFAULT, Attempt
-    from darkroom.tools import Tool
+    from darkroom.tool import Tool
 
     spec = byom.user_spec("parts-demo", PARTS, [VISION, TEXT])
     ran = []

@@ -19,7 +19,8 @@ from darkroom.provenance import Stopwatch
 from darkroom.runtime import RuntimeFailure, Session
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tiers import Attempt, Tier
-from darkroom.tools import Tool, registry
+from darkroom.tool import Tool
+from darkroom.tools import registry
 
 WIDTH, HEIGHT = 64, 48
 F16 = frozenset({"shader-f16", "timestamp-query"})

@@ -15,7 +15,7 @@ from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tools import registry
 from darkroom.tensors import takes_pixels, working_size
-from darkroom.tools import model_scale_notes
+from darkroom.tool import model_scale_notes
 from darkroom.tools.remove_background import SIGNATURE, compose, isnet
 
 

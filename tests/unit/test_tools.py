@@ -20,7 +20,7 @@ def test_catalog_lists_every_tool_with_its_controls_and_only_the_given_models():
 def test_every_tool_sits_in_a_group_and_the_catalog_orders_the_groups():
     import pytest
 
-    from darkroom.tools import GROUPS, Tool
+    from darkroom.tool import GROUPS, Tool
 
     described = catalog({})
     assert described["groups"] == list(GROUPS)
@@ -40,7 +40,7 @@ def test_mask_params_take_a_two_dimensional_array_or_nothing():
     import numpy as np
     import pytest
 
-    from darkroom.tools import Param, ParamError
+    from darkroom.tool import Param, ParamError
 
     param = Param("mask", "Mask", "mask", None)
     assert param.parse(None) is None

@@ -21,7 +21,7 @@ from ...byom import Signature, TensorRule
 from ...float_image import linear_to_srgb, resize
 from ...tensors import to_input
 from ...tiling import UNIT_RANGE_NCHW
-from .. import Output, Param, Tool, model_scale_notes, rgb_of
+from ...tool import Output, Param, Tool, model_scale_notes, rgb_of
 from . import lab
 
 #: Palette stops, dark to light, as sRGB colours: each is reproduced at its own lightness

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...imaging import OUTPUT_FORMATS, Encoding
-from .. import Output, Param, Tool
+from ...tool import Output, Param, Tool
 
 DEFAULT_QUALITY = 85
 

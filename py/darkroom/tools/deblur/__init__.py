@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import Output, Tool
+from ...tool import Output, Tool
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
 

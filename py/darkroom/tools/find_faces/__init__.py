@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...byom import Signature, TensorRule
-from .. import Output, Tool
+from ...tool import Output, Tool
 from ...tensors import to_input
 from . import blazeface
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...imaging import to_float_rgb
-from .. import Companion, Output, Param, Tool, model_scale_notes
+from ...tool import Companion, Output, Param, Tool, model_scale_notes
 from ..remove_background import SIGNATURE as CUTOUT_SIGNATURE
 from ..remove_background import isnet
 from . import backdrops, composite, generate

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...float_image import normalised_disk_blur, resize, srgb_to_linear
-from .. import rgb_of
+from ...tool import rgb_of
 from .composite import DECODE, subject_extent, to_srgb8
 
 KINDS = ("studio", "solid", "gradient", "blurred")

@@ -16,7 +16,7 @@ import numpy as np
 from ...byom import Signature, TensorRule
 from ...float_image import resize
 from ...imaging import to_float_rgb
-from .. import Output, Param, Tool, model_scale_notes
+from ...tool import Output, Param, Tool, model_scale_notes
 from ..remove_background import isnet
 from . import lens
 

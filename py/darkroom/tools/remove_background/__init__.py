@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...byom import Signature, TensorRule
-from .. import Output, Param, Tool, model_scale_notes, rgb_of, single_pass
+from ...tool import Output, Param, Tool, model_scale_notes, rgb_of, single_pass
 from . import isnet
 
 OUTPUTS = ("cutout", "mask", "color")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import Output, Param, ParamError, Tool
+from ...tool import Output, Param, ParamError, Tool
 from ...tensors import to_uint8
 from . import biharmonic, lama
 from .regions import Box, bounding, grown, merge_boxes, painted_boxes, square_around, square_side

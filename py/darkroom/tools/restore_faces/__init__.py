@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter
 from ...byom import Signature, TensorRule
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
-from .. import Output, Param, Tool
+from ...tool import Output, Param, Tool
 from ..find_faces import CASCADE_MAX_SIDE, cascade_faces
 from . import geometry
 

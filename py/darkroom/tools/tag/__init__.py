@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .. import Output, Tool
+from ...tool import Output, Tool
 from ..find_faces import cascade_faces
 from . import clip
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import Output, Param, ParamError, Tool
+from ...tool import Output, Param, ParamError, Tool
 from ...byom import Signature, TensorRule
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
