@@ -41,9 +41,9 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -890,7 +890,8 @@ def _build_all(out_dir: Path, cache_dir: Path, jobs: int | None, allow_stubs: bo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="folder for the two wheels")
-    parser.add_argument("--cache", type=Path, default=None, help="build cache (default: $DARKROOM_CACHE/wasm-build or ~/.cache/darkroom/wasm-build)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="build cache (default: $DARKROOM_CACHE/wasm-build or ~/.cache/darkroom/wasm-build)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: CPUs)")
     parser.add_argument("--allow-stubs", action="store_true",
                         help="stub modules that fail to compile instead of failing")
