@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from darkroom.tools.remove_background.classical import estimate_alpha
+from darkroom.cutout.classical import estimate_alpha
 
 IOU_MIN = 0.9
 SEED = 20240611

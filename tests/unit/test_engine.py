@@ -476,7 +476,7 @@ def test_classical_subject_is_found_on_plain_backdrop(tool, image, manifest):
 
 def test_classical_import_error_is_a_tool_error(tool, image, manifest, monkeypatch):
     # Simulate a host without scikit-image: the classical module cannot be imported.
-    monkeypatch.setitem(sys.modules, "darkroom.tools.remove_background.classical", None)
+    monkeypatch.setitem(sys.modules, "darkroom.cutout.classical", None)
     with pytest.raises(ToolError) as info:
         run(tool, image, {"classical": True}, None, manifest)
     message = str(info.value)
@@ -485,7 +485,7 @@ def test_classical_import_error_is_a_tool_error(tool, image, manifest, monkeypat
 
 
 def test_model_error_then_classical_import_error(tool, image, manifest, monkeypatch):
-    monkeypatch.setitem(sys.modules, "darkroom.tools.remove_background.classical", None)
+    monkeypatch.setitem(sys.modules, "darkroom.cutout.classical", None)
     runtime = FakeRuntime(load_errors={"*": ModelError("isnet-quint8.onnx is not downloaded; run `darkroom models fetch`")})
     with pytest.raises(ToolError) as info:
         run(tool, image, {}, runtime, manifest, tier=DEFAULT_TIER)

@@ -17,15 +17,15 @@ import struct
 
 import numpy as np
 import pytest
+from corpus import animated, photo, save
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from corpus import animated, photo, save
 from darkroom import imaging, models
+from darkroom.cutout import single_mask
 from darkroom.imaging import ImageError
 from darkroom.tools.find_faces import blazeface
-from darkroom.tools.remove_background import isnet
 
 EXAMPLES = int(os.environ.get("DARKROOM_FUZZ_EXAMPLES", "3000"))
 
@@ -107,10 +107,10 @@ def test_mutated_files_decode_or_say_why(data):
     check_decoded(decoded)
     floats = imaging.to_float_rgb(decoded.pixels)
     assert floats.dtype == np.float32 and np.isfinite(floats).all()
-    (pixels,) = isnet.prepare(ISNET, decoded.pixels, {}).values()
+    (pixels,) = single_mask.prepare(ISNET, decoded.pixels, {}).values()
     assert pixels.shape == (1, *decoded.pixels.shape[:2], 3) and pixels.dtype == np.uint8
     assert pixels.flags["C_CONTIGUOUS"]
-    (tensor,) = isnet.prepare(USER_ISNET, decoded.pixels, {}).values()
+    (tensor,) = single_mask.prepare(USER_ISNET, decoded.pixels, {}).values()
     assert tensor.shape == tuple(USER_ISNET.inputs[0].shape) and np.isfinite(tensor).all()
     square, _ = blazeface.prepare_square(decoded.pixels)
     assert square.shape[:2] == (blazeface.INPUT_SIZE, blazeface.INPUT_SIZE)

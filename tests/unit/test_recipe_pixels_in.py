@@ -15,15 +15,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from helpers import iou
 from onnx import TensorProto, helper
 from PIL import Image
 
-from helpers import iou
-
 from darkroom import models
+from darkroom.cutout import single_mask
 from darkroom.models import ModelError
 from darkroom.tensors import takes_pixels, to_input, working_size
-from darkroom.tools.remove_background import isnet
 
 pixels_in = models.load_recipe("pixels_in")
 
@@ -248,8 +247,8 @@ def test_shipped_isnets_take_the_photos_pixels(isnets):
 def _mask(spec, session, pixels):
     """The full-size mask as the tool makes it: prepare, run, alpha_from_outputs, > 0.5."""
     name = spec.outputs[0].name
-    (mask,) = session.run([name], isnet.prepare(spec, pixels, {}))
-    return isnet.alpha_from_outputs(spec, {name: mask}, pixels) > 0.5
+    (mask,) = session.run([name], single_mask.prepare(spec, pixels, {}))
+    return single_mask.alpha_from_outputs(spec, {name: mask}, pixels) > 0.5
 
 
 # fp16 runs faster on a CPU than quint8 (ConvInteger): it takes the sizes, quint8 one.

@@ -4,19 +4,19 @@ import asyncio
 
 import numpy as np
 import pytest
-
 from helpers import iou, require_models
 
 from darkroom import imaging, models
 from darkroom.byom import UserFile, user_spec
+from darkroom.cutout import single_mask
 from darkroom.engine import run_tool
 from darkroom.models import TensorSpec
 from darkroom.runtime import CpuRuntime
-from darkroom.tiers import DEFAULT as DEFAULT_TIER
-from darkroom.tools import registry
 from darkroom.tensors import takes_pixels, working_size
+from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tool import model_scale_notes
-from darkroom.tools.remove_background import SIGNATURE, compose, isnet
+from darkroom.tools import registry
+from darkroom.tools.remove_background import SIGNATURE, compose
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,11 @@ def solid(width, height, rgb, alpha=None):
 
 
 # --------------------------------------------------------------------------
-# isnet.prepare
+# single_mask.prepare
 
 
 def test_prepare_shape_dtype_and_name(spec):
-    feeds = isnet.prepare(spec, solid(37, 23, (10, 20, 30)), {})
+    feeds = single_mask.prepare(spec, solid(37, 23, (10, 20, 30)), {})
     assert list(feeds) == ["input"]
     x = feeds["input"]
     assert x.shape == (1, 3, 1024, 1024)
@@ -63,27 +63,27 @@ def test_prepare_shape_dtype_and_name(spec):
 
 @pytest.mark.parametrize("value, expected", [(255, 0.5), (0, -0.5)])
 def test_prepare_normalises_white_and_black(spec, value, expected):
-    x = isnet.prepare(spec, solid(40, 30, (value, value, value)), {})["input"]
+    x = single_mask.prepare(spec, solid(40, 30, (value, value, value)), {})["input"]
     np.testing.assert_allclose(x, expected, atol=1e-6)
 
 
 def test_prepare_keeps_rgb_channel_order(spec):
-    x = isnet.prepare(spec, solid(16, 16, (255, 0, 0)), {})["input"]
+    x = single_mask.prepare(spec, solid(16, 16, (255, 0, 0)), {})["input"]
     np.testing.assert_allclose(x[0, 0], 0.5, atol=1e-6)
     np.testing.assert_allclose(x[0, 1], -0.5, atol=1e-6)
     np.testing.assert_allclose(x[0, 2], -0.5, atol=1e-6)
 
 
 def test_prepare_mid_grey(spec):
-    x = isnet.prepare(spec, solid(8, 8, (51, 102, 204)), {})["input"]
+    x = single_mask.prepare(spec, solid(8, 8, (51, 102, 204)), {})["input"]
     np.testing.assert_allclose(x[0, :, 500, 500], [51 / 255 - 0.5, 102 / 255 - 0.5, 204 / 255 - 0.5], atol=1e-6)
 
 
 def test_prepare_ignores_alpha(spec):
     rgba = solid(20, 10, (0, 128, 255), alpha=0)
     rgba[:, :10, 3] = 255
-    with_alpha = isnet.prepare(spec, rgba, {})["input"]
-    without = isnet.prepare(spec, np.ascontiguousarray(rgba[..., :3]), {})["input"]
+    with_alpha = single_mask.prepare(spec, rgba, {})["input"]
+    without = single_mask.prepare(spec, np.ascontiguousarray(rgba[..., :3]), {})["input"]
     np.testing.assert_array_equal(with_alpha, without)
     assert with_alpha.shape == (1, 3, 1024, 1024)
 
@@ -92,12 +92,12 @@ def test_prepare_keeps_orientation(spec):
     # A wide image: top half white, bottom half black; and one split left/right.
     top_bottom = np.zeros((20, 60, 3), np.uint8)
     top_bottom[:10] = 255
-    x = isnet.prepare(spec, top_bottom, {})["input"][0, 0]
+    x = single_mask.prepare(spec, top_bottom, {})["input"][0, 0]
     np.testing.assert_allclose(x[:400], 0.5, atol=1e-6)
     np.testing.assert_allclose(x[624:], -0.5, atol=1e-6)
     left_right = np.zeros((60, 20, 3), np.uint8)
     left_right[:, :10] = 255
-    x = isnet.prepare(spec, left_right, {})["input"][0, 0]
+    x = single_mask.prepare(spec, left_right, {})["input"][0, 0]
     np.testing.assert_allclose(x[:, :400], 0.5, atol=1e-6)
     np.testing.assert_allclose(x[:, 624:], -0.5, atol=1e-6)
 
@@ -110,7 +110,7 @@ def test_a_float_model_is_not_fed_pixels(spec):
 def test_prepare_feeds_the_photo_itself_to_a_model_that_takes_pixels(pixel_spec):
     assert takes_pixels(pixel_spec)
     photo = np.random.default_rng(0).integers(0, 256, (333, 1001, 3), dtype=np.uint8)
-    feeds = isnet.prepare(pixel_spec, photo, {})
+    feeds = single_mask.prepare(pixel_spec, photo, {})
     assert list(feeds) == ["image"]
     x = feeds["image"]
     assert x.shape == (1, 333, 1001, 3) and x.dtype == np.uint8 and x.flags["C_CONTIGUOUS"]
@@ -120,7 +120,7 @@ def test_prepare_feeds_the_photo_itself_to_a_model_that_takes_pixels(pixel_spec)
 
 def test_prepare_drops_alpha_for_a_model_that_takes_pixels(pixel_spec):
     rgba = solid(20, 10, (0, 128, 255), alpha=7)
-    x = isnet.prepare(pixel_spec, rgba, {})["image"]
+    x = single_mask.prepare(pixel_spec, rgba, {})["image"]
     assert x.shape == (1, 10, 20, 3) and x.flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(x[0], rgba[..., :3])
 
@@ -135,11 +135,11 @@ def test_scale_note_names_the_size_a_pixel_model_resized_to(pixel_spec, spec):
 
 
 # --------------------------------------------------------------------------
-# isnet.mask_to_alpha and alpha_from_outputs
+# single_mask.mask_to_alpha and alpha_from_outputs
 
 
 def test_mask_to_alpha_size_is_width_height():
-    alpha = isnet.mask_to_alpha(np.full((1024, 1024), 0.5, np.float32), (30, 20))
+    alpha = single_mask.mask_to_alpha(np.full((1024, 1024), 0.5, np.float32), (30, 20))
     assert alpha.shape == (20, 30)
     assert alpha.dtype == np.float32
 
@@ -155,14 +155,14 @@ def test_mask_to_alpha_size_is_width_height():
     (1.0, 1.0),
 ])
 def test_mask_to_alpha_floor_ceil_and_clip(value, expected):
-    alpha = isnet.mask_to_alpha(np.full((64, 64), value, np.float32), (17, 9))
+    alpha = single_mask.mask_to_alpha(np.full((64, 64), value, np.float32), (17, 9))
     np.testing.assert_allclose(alpha, expected, atol=1e-6)
 
 
 def test_mask_to_alpha_scales_structure():
     mask = np.zeros((1024, 1024), np.float32)
     mask[:, :512] = 1.0
-    alpha = isnet.mask_to_alpha(mask, (100, 50))
+    alpha = single_mask.mask_to_alpha(mask, (100, 50))
     assert alpha.shape == (50, 100)
     np.testing.assert_array_equal(alpha[:, :45], 1.0)
     np.testing.assert_array_equal(alpha[:, 55:], 0.0)
@@ -173,7 +173,7 @@ def test_alpha_from_outputs_uses_manifest_output(spec):
     mask = np.zeros((1, 1, 1024, 1024), np.float32)
     mask[..., :256, :] = 0.99  # top quarter
     pixels = solid(40, 80, (1, 2, 3))
-    alpha = isnet.alpha_from_outputs(spec, {"output": mask}, pixels)
+    alpha = single_mask.alpha_from_outputs(spec, {"output": mask}, pixels)
     assert alpha.shape == (80, 40)
     np.testing.assert_array_equal(alpha[:18], 1.0)
     np.testing.assert_array_equal(alpha[22:], 0.0)

@@ -1,4 +1,4 @@
-"""Classical (non-AI) background removal for product-style photos.
+"""Classical (non-AI) subject cut-out for product-style photos.
 
 This is the fallback used when no neural matting model can run. It targets a
 subject on a plain or simple backdrop: a solid colour, a smooth gradient or

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...cutout import single_mask
 from ...imaging import to_float_rgb
 from ...tool import Companion, Output, Param, Tool, model_scale_notes
-from ..remove_background import SIGNATURE as CUTOUT_SIGNATURE
-from ..remove_background import isnet
 from . import backdrops, composite, generate
 
 DEFAULT_COLOUR = "#e6e6e6"
@@ -91,7 +90,7 @@ async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> 
     (the spec then has its parts; else the label already says why it did not run)."""
     generating = params["backdrop"] == GENERATED and all(part in spec.parts for part in generate.PARTS)
     steps = 2 if generating else 1
-    alpha = isnet.alpha_from_outputs(spec, await infer(isnet.prepare(spec, pixels, params)), pixels)
+    alpha = await single_mask.subject_alpha(spec, infer, pixels)
     progress(1, steps)
     scene = None
     if generating:
@@ -102,7 +101,7 @@ async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> 
 
 
 def classical(pixels: np.ndarray, params: dict) -> Output:
-    from ..remove_background.classical import estimate_alpha  # needs scikit-image
+    from ...cutout.classical import estimate_alpha  # needs scikit-image
 
     rgb, notes = compose(pixels, estimate_alpha(to_float_rgb(pixels)), params,
                          why_not="the classical path runs no generator")
@@ -136,7 +135,7 @@ TOOL = Tool(
     models=("isnet-quint8", "isnet-fp16"),
     classical=classical,
     run_model=run_model,
-    signature=CUTOUT_SIGNATURE,
+    signature=single_mask.SIGNATURE,
     companion=Companion(
         "generator", "Image generator",
         "SD-Turbo as three ONNX files (text encoder, UNet, VAE decoder), for generated backdrops. "

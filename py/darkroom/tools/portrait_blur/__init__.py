@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ...byom import Signature, TensorRule
+from ...cutout import single_mask
 from ...float_image import resize
 from ...imaging import to_float_rgb
 from ...tool import Output, Param, Tool, model_scale_notes
-from ..remove_background import isnet
 from . import lens
 
 #: The blur radius at strength 1, as a fraction of the photo's longer side.
@@ -67,12 +67,12 @@ async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> 
     radius = blur_radius(pixels, params["strength"])
     size = (pixels.shape[1], pixels.shape[0])
     if spec.tool == "remove-background":
-        alpha = isnet.alpha_from_outputs(spec, await infer(isnet.prepare(spec, pixels, params)), pixels)
+        alpha = await single_mask.subject_alpha(spec, infer, pixels)
         notes = (f"No depth model is installed: {spec.id}'s subject mask stands in for depth, so the subject "
                  "is sharp and everything else equally blurred.", *model_scale_notes(spec, pixels, "The mask"))
         defocus = 1 - alpha
     else:
-        outputs = await infer(isnet.prepare(spec, pixels, params))  # resize to the input and normalise
+        outputs = await infer(single_mask.prepare(spec, pixels))  # resize to the input and normalise
         defocus = defocus_from_depth(outputs[spec.outputs[0].name][0], size)
         notes = (f"Depth from {spec.id}, focused on the nearest {1 - FOCUS_QUANTILE:.0%} of the scene.",
                  *model_scale_notes(spec, pixels, "The depth map"))
@@ -81,7 +81,7 @@ async def run_model(spec, infer, pixels: np.ndarray, params: dict, progress) -> 
 
 
 def classical(pixels: np.ndarray, params: dict) -> Output:
-    from ..remove_background.classical import estimate_alpha  # needs scikit-image
+    from ...cutout.classical import estimate_alpha  # needs scikit-image
 
     alpha = estimate_alpha(to_float_rgb(pixels))
     return Output(lens.lens_blur(pixels, 1 - alpha, blur_radius(pixels, params["strength"])),

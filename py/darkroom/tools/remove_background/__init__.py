@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...byom import Signature, TensorRule
+from ...cutout import single_mask
+from ...cutout.single_mask import SIGNATURE
 from ...tool import Output, Param, Tool, model_scale_notes, rgb_of, single_pass
-from . import isnet
 
 OUTPUTS = ("cutout", "mask", "color")
 
@@ -37,25 +37,16 @@ def compose(pixels: np.ndarray, alpha: np.ndarray, params: dict) -> np.ndarray:
 
 
 def _classical(pixels: np.ndarray, params: dict) -> np.ndarray:
+    from ...cutout.classical import estimate_alpha  # needs scikit-image
     from ...imaging import to_float_rgb
-    from .classical import estimate_alpha  # needs scikit-image
 
     return compose(pixels, estimate_alpha(to_float_rgb(pixels)), params)
 
 
 def _finish(spec, outputs, pixels, params) -> Output:
-    return Output(compose(pixels, isnet.alpha_from_outputs(spec, outputs, pixels), params),
+    return Output(compose(pixels, single_mask.alpha_from_outputs(spec, outputs, pixels), params),
                   notes=model_scale_notes(spec, pixels, "The mask"))
 
-
-# ISNet's published ONNX interface (also U²-Net's and most salient-object models'):
-# an NCHW RGB image in, a one-channel mask in [0, 1] out at the same size.
-SIGNATURE = Signature(
-    inputs=(TensorRule("image", "float32", (1, 3, "H", "W")),),
-    outputs=(TensorRule("mask", "float32", (1, 1, "H", "W")),),
-    normalisation={"layout": "NCHW", "scale": 1 / 255, "mean": [0.5, 0.5, 0.5], "std": [1.0, 1.0, 1.0]},
-    sizes={"H": 1024, "W": 1024},
-)
 
 TOOL = Tool(
     id="remove-background",
@@ -73,6 +64,6 @@ TOOL = Tool(
     # The selfie model serves portraits only, and only where ISNet is too heavy (manifest tiers).
     models=("selfie-segmenter", "isnet-fp16", "isnet-quint8"),
     classical=_classical,
-    run_model=single_pass(isnet.prepare, _finish),
+    run_model=single_pass(single_mask.prepare, _finish),
     signature=SIGNATURE,
 )
