@@ -10,16 +10,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...byom import Signature, TensorRule
-from ...tool import Output, Tool
+from ...face_cascade import cascade_faces
 from ...tensors import to_input
+from ...tool import Output, Tool
 from . import blazeface
 
 #: BlazeFace short-range sees the whole photo at 128 px: measured with the astronaut's face
 #: pasted at several sizes and places, it is found from about 18 % of the longer side up
 #: and missed at 17 % and below.
 MIN_FACE_FRACTION = 0.18
-#: The cascade is trained on ~24 px faces; photos are searched at up to this long side.
-CASCADE_MAX_SIDE = 1024
 MARK_COLOUR = (255, 214, 0)
 
 
@@ -35,34 +34,6 @@ def draw(pixels: np.ndarray, faces: list[dict]) -> np.ndarray:
             pen.ellipse([x - width, y - width, x + width, y + width], fill=colour)
     return np.asarray(image)
 
-
-def cascade_faces(pixels: np.ndarray) -> list[dict]:
-    """Faces found by scikit-image's LBP frontal-face cascade: ``{"box": [x0, y0, x1, y1],
-    "score": None, "keypoints": {}}`` in photo pixels (the cascade gives no confidence).
-
-    Parameters
-    ----------
-    pixels : ndarray
-        uint8 (H, W, 3|4); searched at most ``CASCADE_MAX_SIDE`` px on its long side.
-    """
-    from skimage import data
-    from skimage.feature import Cascade
-
-    height, width = pixels.shape[:2]
-    shrink = min(1.0, CASCADE_MAX_SIDE / max(height, width))
-    rgb = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
-    if shrink < 1:
-        rgb = rgb.resize((max(1, round(width * shrink)), max(1, round(height * shrink))), Image.Resampling.BOX)
-    small = np.asarray(rgb)
-    side = min(small.shape[:2])
-    if side < 24:
-        return []
-    cascade = Cascade(data.lbp_frontal_face_cascade_filename())
-    # Eight overlapping hits before a window counts: fewer lets in textures (measured on astronaut).
-    found = cascade.detect_multi_scale(img=small, scale_factor=1.2, step_ratio=1, min_size=(24, 24),
-                                       max_size=(side, side), min_neighbor_number=8)
-    return [{"box": [d["c"] / shrink, d["r"] / shrink, (d["c"] + d["width"]) / shrink, (d["r"] + d["height"]) / shrink],
-             "score": None, "keypoints": {}} for d in found]
 
 
 def classical(pixels: np.ndarray, params: dict) -> Output:

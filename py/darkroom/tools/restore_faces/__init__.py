@@ -17,15 +17,13 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ...byom import Signature, TensorRule
+from ...face_cascade import CASCADE_MAX_SIDE, CASCADE_MIN_FACE, cascade_faces
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
 from ...tool import Output, Param, Tool
-from ..find_faces import CASCADE_MAX_SIDE, cascade_faces
 from . import geometry
 
 DEFAULT_STRENGTH = 0.8
-#: The cascade's smallest window, in the pixels it searches.
-CASCADE_MIN_FACE = 24
 
 #: GFPGAN v1.4's ONNX exports: "input" float32 [1, 3, 512, 512], RGB, (x / 255 - 0.5) / 0.5;
 #: the first output float32 [1, 3, 512, 512] in [-1, 1]. RestoreFormer's exports share it.

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ...face_cascade import cascade_faces
 from ...tool import Output, Tool
-from ..find_faces import cascade_faces
 from . import clip
 
 #: Measurements run on a copy this long on its longer side: fast, and enough for them.
