@@ -3,11 +3,12 @@ labels, and (when the optional MAXIM models are built) the models against them."
 
 import numpy as np
 import pytest
+from helpers import psnr, require_models, run_tool
 from scipy import ndimage
 
+from darkroom.noise import estimate_noise
 from darkroom.runtime import CpuRuntime
 from darkroom.tools import deblur, denoise
-from helpers import psnr, require_models, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_classical_denoise_removes_gaussian_noise(clean, sigma):
 
 
 def test_noise_estimate_is_close_to_the_truth(clean):
-    assert denoise.estimate_noise(add_noise(clean, 20)) * 255 == pytest.approx(20, rel=0.15)
+    assert estimate_noise(add_noise(clean, 20)) * 255 == pytest.approx(20, rel=0.15)
 
 
 def test_strength_trades_smoothing_for_texture(clean):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tool import Output, Param, Tool
+from ...noise import estimate_noise
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
+from ...tool import Output, Param, Tool
 
 DEFAULT_STRENGTH = 0.8
 MODEL_TILE, MODEL_OVERLAP = 256, 32
@@ -14,21 +15,6 @@ MODEL_TILE, MODEL_OVERLAP = 256, 32
 CLASSICAL_TILE, CLASSICAL_OVERLAP = 512, 32
 #: Below this estimated noise (in 0..1 units, i.e. 1/255) there is nothing worth removing.
 NOISE_FLOOR = 1 / 255
-
-
-def estimate_noise(rgb: np.ndarray) -> float:
-    """Noise standard deviation of a photo, in [0, 1] units (wavelet estimate, scikit-image).
-
-    Parameters
-    ----------
-    rgb : ndarray
-        uint8 (H, W, 3). Large photos are estimated from a centre crop: noise is global.
-    """
-    from skimage.restoration import estimate_sigma
-
-    h, w = rgb.shape[:2]
-    crop = rgb[max(0, h // 2 - 512):h // 2 + 512, max(0, w // 2 - 512):w // 2 + 512]
-    return float(estimate_sigma(crop.astype(np.float32) / 255, channel_axis=-1, average_sigmas=True))
 
 
 def nl_means(window: np.ndarray, sigma: float, strength: float) -> np.ndarray:

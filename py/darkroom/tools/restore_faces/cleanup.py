@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...noise import estimate_noise
 from ...tensors import to_uint8
-from ..denoise import estimate_noise
 from .geometry import resized
 
 #: Crops up to this side (faces up to ~190 px) are denoised at ``SMALL_SCALE`` times
