@@ -20,6 +20,7 @@ from corpus import (  # the byte-level builders (PNG chunks, ICC profiles) live 
 )
 from darkroom import imaging
 from darkroom.imaging import Decoded, ImageError, decode, encode_png, to_float_rgb
+from darkroom.imaging.develop import develop
 
 # --------------------------------------------------------------------------
 # Builders
@@ -449,7 +450,7 @@ def test_lab_tiff_becomes_rgb():
 def test_modes_that_no_reader_produces(mode, value, expected):
     # No Pillow 10.2 file reader yields these modes (TIFF unpremultiplies and
     # its YCbCr writer is broken), so exercise the conversion step directly.
-    final, notes = imaging.decoding._develop(Image.new(mode, (2, 2), value))
+    final, notes = develop(Image.new(mode, (2, 2), value))
     assert final.mode == ("RGBA" if len(expected) == 4 else "RGB")
     np.testing.assert_allclose(np.asarray(final)[1, 1].astype(int), expected, atol=1)
     assert notes == []
