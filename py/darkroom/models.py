@@ -81,9 +81,14 @@ class ModelSpec:
 
     @property
     def file(self) -> ModelFile:
-        """The model's file; every model in schema 1 is a single ONNX file."""
+        """The ONNX file of a model in one file, as each part of a model in parts is.
+
+        A model in parts has one file a part (``files`` lists them all) and is loaded part
+        by part through ``sessions``; it has no single file.
+        """
         if len(self.files) != 1:
-            raise ModelError(f"{self.id}: multi-file models are not supported yet")
+            raise ModelError(f"{self.id} is a model in {len(self.files)} files: load it by its parts (sessions), "
+                             "not as one file")
         return self.files[0]
 
     def to_dict(self) -> dict:
