@@ -131,7 +131,7 @@ def test_finds_the_astronauts_face(blazeface_session):
     assert 160 < xmin < 200 and 250 < xmax < 290
     assert 60 < ymin < 100 and 155 < ymax < 195
     assert face.score > 0.8
-    kp = dict(zip(bf.KEYPOINTS, face.keypoints))
+    kp = dict(zip(bf.KEYPOINTS, face.keypoints, strict=True))
     assert kp["right_eye"][0] < kp["left_eye"][0]  # the subject's right eye is on the image's left
     assert kp["right_eye"][1] < kp["nose_tip"][1] < kp["mouth"][1]
 
