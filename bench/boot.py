@@ -80,6 +80,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import build  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from site_build.common import DIST  # noqa: E402
+from site_build.server import Handler  # noqa: E402
 
 TIMEOUT_MS = 600_000
 # The page downloads and loads the default tool's model once it is interactive; the
@@ -208,13 +210,13 @@ class ByteCounter:
 
 
 def counting_server(root: Path, counter: ByteCounter) -> http.server.ThreadingHTTPServer:
-    """build.make_server's server for ``root``, also counting what it sends into ``counter``.
+    """The dev server (``site_build.server``) for ``root``, also counting what it sends into ``counter``.
 
     Counting at the server sees every request of the page, its workers and its service
     worker alike, and only what really crossed the network.
     """
 
-    class CountingHandler(build.Handler):
+    class CountingHandler(Handler):
         def send_response(self, code, message=None):
             counter.add(self.path, requests=1)
             super().send_response(code, message)
@@ -344,7 +346,7 @@ def main() -> None:
     if not args.no_build:
         build.build()
     counter = ByteCounter()
-    server = counting_server(build.DIST, counter)
+    server = counting_server(DIST, counter)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     photo, errors, cold, warm = noisy_photo(), [], [], []

@@ -41,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "py"))
 
-import build  # noqa: E402
 from darkroom import imaging, models, tensors  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from site_build.common import DIST  # noqa: E402
+from site_build.server import make_server  # noqa: E402
 from skeleton import photo  # noqa: E402
 
 PHOTO_SIZE = (1024, 1024)
@@ -132,12 +133,12 @@ def variant_specs(variants: list[str]) -> dict[str, models.ModelSpec]:
 def stage_site(site: Path, specs: dict[str, models.ModelSpec], pixels: np.ndarray) -> None:
     """The probe page, dist/'s onnxruntime-web, each variant's model file and the input
     ``pixels`` (raw bytes, photo.rgb), linked or written into ``site``."""
-    if not (build.DIST / "ort" / "ort.wasm.min.mjs").exists():
+    if not (DIST / "ort" / "ort.wasm.min.mjs").exists():
         raise SystemExit("dist/ort/ is missing: run `.venv/bin/python build.py` first")
     (site / "index.html").write_text(PAGE)
     (site / "probe.js").write_text(PROBE.replace("__PROFILE_END__", PROFILE_END))
     (site / "photo.rgb").write_bytes(pixels.tobytes())
-    (site / "ort").symlink_to(build.DIST / "ort")
+    (site / "ort").symlink_to(DIST / "ort")
     (site / "models").mkdir()
     for variant, spec in specs.items():
         path = models.fetch(spec, search_dirs=[ROOT])  # verified against the manifest's sha256
@@ -191,7 +192,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         site = Path(tmp)
         stage_site(site, specs, pixels)
-        server = build.make_server(site)
+        server = make_server(site)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         shape, working = ("x".join(map(str, dims)) for dims in (pixels.shape, tensors.working_size(spec)))

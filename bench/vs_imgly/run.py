@@ -53,6 +53,9 @@ sys.path.insert(0, str(ROOT / "py"))
 import build  # noqa: E402
 from darkroom import models  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS, PageLog  # noqa: E402
+from site_build.assemble import ensure_node_modules  # noqa: E402
+from site_build.common import DIST, NODE_MODULES  # noqa: E402
+from site_build.server import Handler, make_server  # noqa: E402
 from skeleton import ChromiumMemory, chromium_processes, is_page_renderer, photo  # noqa: E402
 
 SIZES = {"1mp": (1024, 1024), "4mp": (2304, 1728), "12mp": (4000, 3000)}
@@ -66,7 +69,7 @@ BUNDLE = HERE / "build" / "imgly.bundle.js"
 IMGLY_DATA = HERE / "build" / "data"
 IMGLY_PACKAGE = HERE / "node_modules" / "@imgly" / "background-removal" / "package.json"
 #: the data package our own build already pins (package.json): its chunks are the model bytes
-DATA_DIST = build.NODE_MODULES / "@imgly" / "background-removal-data" / "dist"
+DATA_DIST = NODE_MODULES / "@imgly" / "background-removal-data" / "dist"
 ORT_DIST = HERE / "node_modules" / "onnxruntime-web" / "dist"
 #: imgly 1.7.0's model resources -> the 1.4.5 data package's resources with the same bytes
 MODEL_RESOURCES = {"/models/isnet_quint8": "/models/small", "/models/isnet_fp16": "/models/medium"}
@@ -199,7 +202,7 @@ def chunked(path: Path, mime: str) -> dict:
     return {"chunks": chunks, "size": len(data), "mime": mime}
 
 
-class ImglyHandler(build.Handler):
+class ImglyHandler(Handler):
     """bench/vs_imgly/ at / (imgly's data at /build/data/), with the same cross-origin
     isolation headers as our server and a CSP that lets nothing but this origin be fetched
     (imgly imports onnxruntime's mjs from a blob: URL, which starts its threads as blob:
@@ -628,11 +631,11 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     ensure_imgly_bundle()
-    if not args.no_build or not (build.DIST / "index.html").exists():
+    if not args.no_build or not (DIST / "index.html").exists():
         build.build()
-    build.ensure_node_modules()  # the 1.4.5 data package, whose chunks imgly's publicPath links to
+    ensure_node_modules()  # the 1.4.5 data package, whose chunks imgly's publicPath links to
     make_imgly_data()
-    ours_server = build.make_server(build.DIST)
+    ours_server = make_server(DIST)
     imgly_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                                    lambda *a, **kw: ImglyHandler(*a, directory=str(HERE), **kw))
     urls = {"ours": serve(ours_server), "imgly": serve(imgly_server) + "imgly.html"}

@@ -11,9 +11,11 @@ from pagekit import CHROMIUM, CHROMIUM_ARGS, open_app
 def site():
     """Build dist/ from the current sources and serve it; yields the base URL."""
     import build
+    from site_build.common import DIST
+    from site_build.server import make_server
 
     build.build()
-    server = build.make_server(build.DIST)
+    server = make_server(DIST)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"

@@ -109,11 +109,11 @@ def make_faulty_server(root):
     import socket
     from functools import partial
 
-    import build
+    from site_build.server import Handler
 
     faults, hits = {}, collections.Counter()
 
-    class FaultyHandler(build.Handler):
+    class FaultyHandler(Handler):
         def do_GET(self):
             path = self.path.split("?")[0]
             hits[path] += 1

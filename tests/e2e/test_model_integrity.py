@@ -17,10 +17,10 @@ MODEL_BYTES = models.load_manifest()["isnet-quint8"].files[0].bytes
 
 @pytest.fixture()
 def faulty_site(site):
-    import build
+    from site_build.common import DIST
 
-    require_classical_in_page(json.loads((build.DIST / "build.json").read_text()))
-    server, faults, hits = make_faulty_server(build.DIST)
+    require_classical_in_page(json.loads((DIST / "build.json").read_text()))
+    server, faults, hits = make_faulty_server(DIST)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", faults, hits
     server.shutdown()
@@ -102,10 +102,10 @@ def test_a_broken_connection_resumes_where_it_stopped(browser, faulty_site, cat_
 
 
 def test_python_starts_from_its_verified_snapshot_and_without_an_altered_one(browser, faulty_site, cat_photo):
-    import build
+    from site_build.common import DIST
 
     url, faults, _ = faulty_site
-    snapshot = json.loads((build.DIST / "build.json").read_text())["pythonSnapshot"]
+    snapshot = json.loads((DIST / "build.json").read_text())["pythonSnapshot"]
     context = browser.new_context()
     page, log = open_app(context, url)
     assert page.evaluate("window.darkroom.ready")["timings"]["snapshot"] == "used"

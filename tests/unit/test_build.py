@@ -1,8 +1,15 @@
-"""build.py: only wheels whose sha256 matches Pyodide's lock are shipped."""
+"""The site build (site_build/): only wheels whose sha256 matches Pyodide's lock are
+shipped, and the dev server sends the headers and byte ranges the page needs."""
 
 import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 
-import build
+import pytest
+
+from site_build.common import NODE_MODULES, ROOT
+from site_build.pyodide_files import WheelSources, gather_wheels, lock_closure
+from site_build.server import make_server
 
 
 def fake_lock(**files: bytes) -> dict:
@@ -13,57 +20,61 @@ def fake_lock(**files: bytes) -> dict:
     }}
 
 
-class FolderSources:
-    def __init__(self, *folders):
+class FolderSources(WheelSources):
+    """Wheel sources that are only local folders, remembering what was kept."""
+
+    def __init__(self, *folders: Path) -> None:
+        super().__init__(None)
         self.folders = folders
+        self.kept: list[str] = []
 
-        self.kept = []
+    def candidates(self, file_name: str) -> Iterator[Path]:
+        for folder in self.folders:
+            yield folder / file_name
 
-    def candidates(self, file_name):
-        return [folder / file_name for folder in self.folders]
-
-    def keep(self, verified):
+    def keep(self, verified: Path) -> None:
         self.kept.append(verified.name)
 
 
-def test_closure_puts_dependencies_first_and_normalises_names():
-    assert build.lock_closure(fake_lock(a=b"1", b=b"2"), ("a",)) == ["b-c", "a"]
+def test_closure_puts_dependencies_first_and_normalises_names() -> None:
+    assert lock_closure(fake_lock(a=b"1", b=b"2"), ("a",)) == ["b-c", "a"]
 
 
-def test_matching_wheels_are_copied(tmp_path):
+def test_matching_wheels_are_copied(tmp_path: Path) -> None:
     source, out = tmp_path / "src", tmp_path / "out"
-    source.mkdir(), out.mkdir()
+    source.mkdir()
+    out.mkdir()
     (source / "a-1.whl").write_bytes(b"wheel a")
     (source / "b_c-1.whl").write_bytes(b"wheel b")
     sources = FolderSources(source)
-    missing = build.gather_wheels(fake_lock(a=b"wheel a", b=b"wheel b"), ("a",), sources, out)
+    missing = gather_wheels(fake_lock(a=b"wheel a", b=b"wheel b"), ("a",), sources, out)
     assert missing == []
     assert sources.kept == ["b_c-1.whl", "a-1.whl"]
     assert (out / "a-1.whl").read_bytes() == b"wheel a"
     assert (out / "b_c-1.whl").read_bytes() == b"wheel b"
 
 
-def test_a_wheel_that_differs_from_the_lock_is_never_shipped(tmp_path, capsys):
+def test_a_wheel_that_differs_from_the_lock_is_never_shipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     tampered, good, out = tmp_path / "tampered", tmp_path / "good", tmp_path / "out"
     for folder in (tampered, good, out):
         folder.mkdir()
     (tampered / "a-1.whl").write_bytes(b"wheel a, altered")
     (tampered / "b_c-1.whl").write_bytes(b"wheel b, altered")
     (good / "b_c-1.whl").write_bytes(b"wheel b")
-    missing = build.gather_wheels(fake_lock(a=b"wheel a", b=b"wheel b"), ("a",), FolderSources(tampered, good), out)
+    missing = gather_wheels(fake_lock(a=b"wheel a", b=b"wheel b"), ("a",), FolderSources(tampered, good), out)
     assert missing == ["a"]
     assert not (out / "a-1.whl").exists()
     assert (out / "b_c-1.whl").read_bytes() == b"wheel b"  # the later, verified source wins
     assert "rejected" in capsys.readouterr().out
 
 
-def test_server_serves_byte_ranges_with_isolation_headers(tmp_path):
+def test_server_serves_byte_ranges_with_isolation_headers(tmp_path: Path) -> None:
     import threading
     import urllib.error
     import urllib.request
 
     (tmp_path / "model.onnx").write_bytes(bytes(range(256)) * 4)
-    server = build.make_server(tmp_path)
+    server = make_server(tmp_path)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/model.onnx"
     try:
@@ -85,8 +96,8 @@ def test_server_serves_byte_ranges_with_isolation_headers(tmp_path):
         server.shutdown()
 
 
-def test_only_official_wheels_are_kept_in_the_official_cache(tmp_path):
-    sources = build.WheelSources(None)
+def test_only_official_wheels_are_kept_in_the_official_cache(tmp_path: Path) -> None:
+    sources = WheelSources(None)
     sources.cache = tmp_path / "official"
     built, downloaded = tmp_path / "built", tmp_path / "download"
     for folder in (built, downloaded):
@@ -98,13 +109,13 @@ def test_only_official_wheels_are_kept_in_the_official_cache(tmp_path):
     assert sorted(p.name for p in sources.cache.iterdir()) == ["download.whl"]
 
 
-def test_the_python_snapshot_is_reproducible_and_restores(tmp_path):
+def test_the_python_snapshot_is_reproducible_and_restores(tmp_path: Path) -> None:
     """Two snapshots of the shipped Pyodide are the same bytes, and Pyodide starts from one
     and runs Python (in Node, as the page does in a worker)."""
     import subprocess
 
-    pyodide = build.NODE_MODULES / "pyodide"
-    script = build.ROOT / "wasm" / "pyodide_snapshot.mjs"
+    pyodide = NODE_MODULES / "pyodide"
+    script = ROOT / "wasm" / "pyodide_snapshot.mjs"
     made = [tmp_path / "a.bin", tmp_path / "b.bin"]
     for out in made:
         subprocess.run(["node", str(script), str(pyodide), str(out)], check=True, capture_output=True)
