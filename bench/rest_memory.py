@@ -57,6 +57,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import build  # noqa: E402
 from boot import RECORDER, WARMED_UP  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS, open_app  # noqa: E402
+from site_build.common import DIST  # noqa: E402
+from site_build.server import Handler  # noqa: E402
 from skeleton import chromium_processes, is_page_renderer, photo, pss_mb  # noqa: E402
 from vs_imgly.run import print_table, renderers, serve  # noqa: E402
 
@@ -159,16 +161,16 @@ def write_pages(folder: Path) -> None:
         (folder / name).write_text(text.lstrip())
 
 
-class BenchHandler(build.Handler):
-    """dist/ with build.Handler's headers; /bench/... from the test pages' folder."""
+class BenchHandler(Handler):
+    """dist/ with the dev server's headers; /bench/... from the test pages' folder."""
 
     def __init__(self, *args, pages: Path, **kwargs) -> None:
         self.pages = pages
-        super().__init__(*args, directory=str(build.DIST), **kwargs)
+        super().__init__(*args, directory=str(DIST), **kwargs)
 
     def translate_path(self, path: str) -> str:
         local = Path(super().translate_path(path))  # normalised, under dist/
-        bench = build.DIST / PREFIX
+        bench = DIST / PREFIX
         return str(self.pages / local.relative_to(bench)) if local.is_relative_to(bench) else str(local)
 
 
@@ -331,9 +333,9 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    if not args.no_build or not (build.DIST / "index.html").exists():
+    if not args.no_build or not (DIST / "index.html").exists():
         build.build()
-    packages = json.loads((build.DIST / "build.json").read_text())["pyodidePackages"]
+    packages = json.loads((DIST / "build.json").read_text())["pyodidePackages"]
     with tempfile.TemporaryDirectory() as folder:
         write_pages(Path(folder))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(BenchHandler, pages=Path(folder)))

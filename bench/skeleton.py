@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import build  # noqa: E402
 from e2e.pagekit import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from site_build.common import DIST  # noqa: E402
+from site_build.server import make_server  # noqa: E402
 
 SIZES = {"1024x1024": (1024, 1024), "12 MP (4000x3000)": (4000, 3000)}
 
@@ -196,7 +198,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     build.build()
-    server = build.make_server(build.DIST)
+    server = make_server(DIST)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     rows = []

@@ -272,7 +272,7 @@ def first_params(name: str, variant: str) -> dict:
     """What a side's first result asks for. Ours asks as a new user does (the defaults:
     "auto" picks the model) when the page's own choice on a GPU-less device, its build's
     early start, is the variant's model; the report says what ran."""
-    early = json.loads((build.DIST / "build.json").read_text())["earlyStart"].get("remove-background", {})
+    early = json.loads((DIST / "build.json").read_text())["earlyStart"].get("remove-background", {})
     if name == "ours" and early.get("model") == VARIANTS[variant][0]:
         return {"output": "mask"}
     return params_for(name, variant)
