@@ -1,0 +1,54 @@
+// The Python worker (worker.js), from the page: started once the service worker controls
+// the page, restarted when it dies, and called with call(op, args).
+import { WorkerCalls } from "../rpc.js";
+import { setStatus, showError, showProgress } from "./status.js";
+
+// The service worker must control the page before the Python worker starts: then all
+// that the worker downloads on the very first visit is kept for offline use.
+// Registration can also hang (a blocked or broken service worker): then the app starts
+// without offline support rather than not at all.
+const within = (promise, ms) => Promise.race([promise, new Promise((resolve) => setTimeout(() => resolve("timeout"), ms))]);
+
+async function controlledByServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    const registered = navigator.serviceWorker.register("./service_worker.js").then(() => navigator.serviceWorker.ready);
+    if (await within(registered, 10000) === "timeout") throw new Error("the service worker did not register");
+    if (!navigator.serviceWorker.controller) {
+      await within(new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true })), 3000);
+    }
+  } catch (err) {
+    console.warn("offline support unavailable:", err);
+  }
+}
+
+const calls = new WorkerCalls(showProgress);
+
+// If the worker dies (a crash in WebAssembly, out of memory), the calls it owed fail
+// with a clear message and a fresh worker starts at once: the photo and the results
+// live on this page, so nothing is lost and the user can simply run again.
+function startWorker() {
+  const worker = new Worker(new URL("../worker.js", import.meta.url), { type: "module" });
+  calls.connect(worker);
+  worker.onerror = (event) => {
+    event.preventDefault();
+    worker.terminate();
+    const reason = event.message || "unknown error";
+    calls.failAll(new Error(`The processing worker stopped (${reason}). It has been restarted; your photo and results are kept, so run again.`));
+    setStatus("Restarting the processing worker…");
+    startWorker();
+    calls.call("hello").then((reply) => setStatus(`Ready again in ${(reply.timings.totalMs / 1000).toFixed(1)} s · tier ${reply.tier.name}`),
+      (err) => showError(`Darkroom could not restart: ${err.message}`));
+  };
+}
+
+// The worker starts as soon as this module loads; calls made before wait for it.
+const started = controlledByServiceWorker().then(startWorker);
+
+export async function call(op, args = {}, transfer = []) {
+  await started;
+  return calls.call(op, args, transfer);
+}
+
+// Python's first hello: {build, timings, probe, tier} once it is ready.
+export const ready = call("hello");
