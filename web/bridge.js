@@ -6,6 +6,7 @@
 // {error: {kind, message}} so Python can tell an unverified file from a runtime failure.
 import { sha256 } from "./model_store.js";
 import { WASM_THREADS, adapterLimits, decodeImage, rgbOf, rgbaOf } from "./platform.js";
+import { WorkerCalls } from "./rpc.js";
 
 export { byteProgress, deleteModels, pruneModels, storageReport, storeModel } from "./model_store.js";
 
@@ -17,16 +18,8 @@ export function setProgressSink(sink) {
 
 // --- the model worker ----------------------------------------------------------------
 const modelWorker = new Worker(new URL("./model_worker.js", import.meta.url), { type: "module" });
-const pending = new Map();
-let nextId = 1;
-
-modelWorker.onmessage = ({ data }) => {
-  if (data.type === "progress") return progressSink(data);
-  const waiter = pending.get(data.id);
-  pending.delete(data.id);
-  if (data.ok) waiter.resolve(data.value);
-  else waiter.reject(new Error(data.error));
-};
+const modelCalls = new WorkerCalls((event) => progressSink(event));
+modelCalls.connect(modelWorker);
 // The model worker dying (a WebAssembly abort, out of memory) is this worker dying: the
 // page then restarts both, keeping the photo and results.
 modelWorker.onerror = (event) => {
@@ -34,13 +27,7 @@ modelWorker.onerror = (event) => {
   setTimeout(() => { throw new Error(`the model worker stopped (${event.message || "unknown error"})`); });
 };
 
-function ask(op, args = {}, transfer = []) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    modelWorker.postMessage({ id, op, ...args }, transfer);
-  });
-}
+const ask = (op, args, transfer) => modelCalls.call(op, args, transfer);
 
 export function injectFault(where, model = "") {
   return ask("injectFault", { where, model });
