@@ -70,6 +70,11 @@ class Signature:
     sizes: dict[str, int] = field(default_factory=dict)
     backends: dict = field(default_factory=lambda: USER_BACKENDS)
 
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        """None: a model in one file."""
+        return ()
+
     def describe(self) -> str:
         return ("inputs " + "; ".join(r.describe() for r in self.inputs)
                 + " — outputs " + "; ".join(r.describe() for r in self.outputs))
@@ -87,6 +92,11 @@ class Parts:
 
     parts: dict[str, Signature]
     backends: dict = field(default_factory=lambda: USER_BACKENDS)
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        """The files' parts, in the order the tool names them."""
+        return tuple(self.parts)
 
     def describe(self) -> str:
         return " | ".join(f"{name} part: {signature.describe()}" for name, signature in self.parts.items())

@@ -47,7 +47,7 @@ def _add_tool_command(commands, tool: Tool) -> None:
                                 default=None, help=f"{param.help} (default: {param.default})")
     for slot in tool.user_model_params():
         signature, flag = tool.user_signature(slot.name), f"--{slot.name}-file"
-        several = f" (once a part: {flag} A {flag} B …)" if isinstance(signature, byom.Parts) else ""
+        several = f" (once a part: {flag} A {flag} B …)" if signature.part_names else ""
         parser.add_argument(flag, type=Path, metavar="ONNX", action="append",
                             help=f"your own ONNX model as the {slot.label.lower()}{several}; "
                                  f"it must have {signature.describe()}")

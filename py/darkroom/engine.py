@@ -9,7 +9,6 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
-from .byom import Parts
 from .imaging import PNG, Decoded, Encoding
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
@@ -125,8 +124,8 @@ def companion_model(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> t
         installed = [models[m] for m in companion.models if m in models]
         if installed:
             return installed[0], None
-        files = (f"{len(companion.signature.parts)} ONNX files: {', '.join(companion.signature.parts)}"
-                 if isinstance(companion.signature, Parts) else "an ONNX file")
+        names = companion.signature.part_names
+        files = f"{len(names)} ONNX files: {', '.join(names)}" if names else "an ONNX file"
         return None, f"No {companion.label.lower()} ships with Darkroom; you can add your own ({files})."
     spec = models.get(requested)
     if spec is None or spec.tool != tool.id:

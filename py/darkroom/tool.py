@@ -193,7 +193,7 @@ class Companion:
 
 def _user_models(signature: Signature | Parts) -> dict:
     """What the page's picker for a user's model says it needs, and the tiers that run it."""
-    return {"needs": signature.describe(), "parts": list(signature.parts) if isinstance(signature, Parts) else [],
+    return {"needs": signature.describe(), "parts": list(signature.part_names),
             "tiers": running_tiers(signature.backends)}
 
 
