@@ -1,7 +1,8 @@
 """The browser host: runs inside Pyodide in a Web Worker (see ``web/worker.js``).
 
 ``BrowserRuntime`` implements ``runtime.Runtime`` over ``bridge.js`` (onnxruntime-web);
-``BrowserApp`` is what the worker calls: decode, run a tool, encode, label.
+``BrowserApp`` is what the worker calls: it runs tools through ``host.run_file`` with
+the browser's decoder helping Pillow's.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from js import Object
 from pyodide.ffi import create_proxy, to_js
 
 from . import byom, imaging, tiers
-from .engine import EARLY_MAX_PIXELS, ToolError, plan_attempts, run_tool
+from .engine import EARLY_MAX_PIXELS, ToolError, plan_attempts
+from .host import ImageFile, run_file
 from .models import ModelError, TensorSpec, parse_manifest
-from .provenance import Stopwatch
 from .runtime import RuntimeFailure, Session
 from .tools import registry
 
@@ -47,9 +48,8 @@ class BrowserRuntime:
         self._webgpu_features = webgpu_features
         # One load per session, shared by whoever asks while it is in flight (warm-up and a run).
         self._sessions: dict[tuple[str, str], asyncio.Future] = {}
-        #: Label notes for inferences that started before Python was ready; the host
-        #: takes them after each run.
-        self.early_notes: list[str] = []
+        # Label notes for inferences that started before Python was ready.
+        self._notes: list[str] = []
 
     def plan(self, candidates, tier):
         attempts = tiers.plan(candidates, tier, self._webgpu_features)
@@ -83,7 +83,7 @@ class BrowserRuntime:
         if hasattr(reply, "error"):
             _raise_for({"error": reply.error.to_py()})
         if hasattr(reply, "early"):
-            self.early_notes.append(
+            self._notes.append(
                 f"The model started on the browser's decode of the photo {reply.early.aheadMs / 1000:.1f} s before this"
                 f" run asked for it (inference {reply.inferMs / 1000:.1f} s), while Python was starting; this run's own"
                 " input was checked to be identical before that result was used.")
@@ -102,6 +102,19 @@ class BrowserRuntime:
     async def release(self, session):
         self._sessions.pop((session.model_id, session.backend), None)
         await self._bridge.release(session.handle)
+
+    def take_notes(self) -> list[str]:
+        notes, self._notes = self._notes, []
+        return notes
+
+
+def _blob_file(blob) -> ImageFile:
+    """A JS Blob (or File) as a ``host.ImageFile``."""
+
+    async def read() -> bytes:
+        return (await blob.arrayBuffer()).to_bytes()
+
+    return ImageFile(int(blob.size), read)
 
 
 async def _browser_rgba(reply) -> np.ndarray:
@@ -278,7 +291,6 @@ class BrowserApp:
         (``data``: the tool's findings as JSON, ``"null"`` when it has none),
         ``{error: str}`` when the input or the tool cannot produce a result.
         """
-        watch = Stopwatch()
         try:
             tool = self.tools.get(tool_id)
             if tool is None:
@@ -289,32 +301,24 @@ class BrowserApp:
             except ValueError as exc:
                 raise ToolError(str(exc)) from exc
             limits = params.pop("limits", None) or {}
-            try:
-                max_pixels, max_bytes = imaging.limits(limits.get("maxMegapixels"), limits.get("maxMegabytes"))
-            except (ValueError, AttributeError) as exc:
-                raise ToolError(f"Bad limits {limits!r}: {exc}") from exc
-            with watch.phase("decode"):
-                imaging.check_file_size(int(blob.size), max_bytes)
-                data = (await blob.arrayBuffer()).to_bytes()
-                image = await self._decode(blob, data, max_pixels, max_bytes)
-                size = (image.pixels.shape[1], image.pixels.shape[0])
-                for param in tool.params:
-                    if param.kind == "mask" and blobs is not None and hasattr(blobs, param.name):
-                        painted = (await getattr(blobs, param.name).arrayBuffer()).to_bytes()
-                        params[param.name] = imaging.decode_mask(painted, size)
+            if not isinstance(limits, dict):
+                raise ToolError(f"Bad limits: expected maxMegapixels and maxMegabytes, not {limits!r}.")
+            masks = {p.name: _blob_file(getattr(blobs, p.name)) for p in tool.params
+                     if p.kind == "mask" and blobs is not None and hasattr(blobs, p.name)}
+
+            async def decode(data: bytes, max_pixels: int, max_bytes: int) -> imaging.Decoded:
+                return await self._decode(blob, data, max_pixels, max_bytes)
 
             def work_progress(done: int, total: int) -> None:
                 self._report(_js_object({"stage": "work", "done": done, "total": total,
                                          "message": f"{tool.title}: part {done} of {total}"}))
 
-            self.runtime.early_notes.clear()
-            result = await run_tool(tool, image, params, runtime=self.runtime, models=self.models, tier=tier,
-                                    watch=watch, load_packages=self._load_packages, progress=work_progress)
-            with watch.phase("encode"):
-                written, mime, notes = imaging.encode(result.pixels, result.encoding, image.exif)
+            finished = await run_file(tool, _blob_file(blob), params, masks=masks, runtime=self.runtime,
+                                      models=self.models, tier=tier,
+                                      limits=(limits.get("maxMegapixels"), limits.get("maxMegabytes")),
+                                      decode=decode, load_packages=self._load_packages, progress=work_progress)
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
-        result.provenance.notes += [*self.runtime.early_notes, *notes]
-        result.provenance.timings_ms = watch.finish()
-        return _js_object({"file": memoryview(written), "mime": mime, "provenance": result.provenance.to_json(),
-                           "data": json.dumps(result.data)})
+        return _js_object({"file": memoryview(finished.file), "mime": finished.mime,
+                           "provenance": finished.result.provenance.to_json(),
+                           "data": json.dumps(finished.result.data)})

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from . import byom, imaging, models
-from .engine import ToolError, candidates, run_tool
-from .provenance import Stopwatch
+from .engine import ToolError, candidates
+from .host import file_at, run_file
 from .runtime import CpuRuntime, add_user_model
 from .tiers import DEFAULT as DEFAULT_TIER
 from .tool import ParamError, Tool
@@ -64,39 +64,30 @@ def _positive(text: str) -> float:
 def _run_tool_command(args) -> int:
     tool: Tool = args.tool
     given = {p.name: getattr(args, p.name) for p in tool.all_params() if getattr(args, p.name) is not None}
+    mask_paths = {p.name: given.pop(p.name) for p in tool.params if p.kind == "mask" and p.name in given}
     format_param = _format_param(tool)
     if format_param and format_param.name not in given:
         given[format_param.name] = _format_from_suffix(args.destination, format_param)
     manifest = models.load_manifest()
     runtime = CpuRuntime()
-    watch = Stopwatch()
     try:
         for slot in tool.user_model_params():
             if getattr(args, f"{slot.name}_file", None):
                 spec = add_user_model(tool.id, tool.user_signature(slot.name), getattr(args, f"{slot.name}_file"))
                 manifest, given[slot.name] = {**manifest, spec.id: spec}, spec.id
-        max_pixels, max_bytes = imaging.limits(args.max_megapixels, args.max_megabytes)
-        with watch.phase("decode"):
-            imaging.check_file_size(args.source.stat().st_size, max_bytes)
-            image = imaging.decode(args.source.read_bytes(), max_pixels=max_pixels, max_bytes=max_bytes)
-            size = (image.pixels.shape[1], image.pixels.shape[0])
-            for param in tool.params:
-                if param.kind == "mask" and param.name in given:
-                    given[param.name] = imaging.decode_mask(given[param.name].read_bytes(), size)
         params = tool.resolve(given)
         if tool.models and not params["classical"] and not params["model"].startswith(byom.USER_PREFIX):
             manifest = _installed_view(tool, params, manifest, runtime)
-        result = asyncio.run(run_tool(tool, image, params, runtime=runtime, models=manifest,
-                                      tier=DEFAULT_TIER, watch=watch))
-        with watch.phase("encode"):
-            written, _, notes = imaging.encode(result.pixels, result.encoding, image.exif)
-            args.destination.write_bytes(written)
-        result.provenance.notes += notes
+        finished = asyncio.run(run_file(tool, file_at(args.source), given,
+                                        masks={name: file_at(path) for name, path in mask_paths.items()},
+                                        runtime=runtime, models=manifest, tier=DEFAULT_TIER,
+                                        limits=(args.max_megapixels, args.max_megabytes)))
+        args.destination.write_bytes(finished.file)
     except OSError as exc:
         return _fail(f"cannot access {exc.filename}: {exc.strerror}")
     except (imaging.ImageError, ToolError, ParamError, models.ModelError) as exc:
         return _fail(str(exc))
-    result.provenance.timings_ms = watch.finish()
+    result = finished.result
     if result.data is not None:
         print(json.dumps(result.data))
     print(result.provenance.label())

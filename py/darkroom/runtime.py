@@ -49,6 +49,10 @@ class Runtime(Protocol):
     async def release(self, session: Session) -> None:
         """Free the session's memory."""
 
+    def take_notes(self) -> list[str]:
+        """Label sentences about the runs since the last call, e.g. that an inference
+        started before the host asked for it; the host adds them to its result."""
+
 
 #: onnxruntime's type strings for the dtypes the manifest uses.
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
@@ -149,3 +153,6 @@ class CpuRuntime:
 
     async def release(self, session):
         self._sessions.pop(session.model_id, None)
+
+    def take_notes(self) -> list[str]:
+        return []  # every run here starts when the engine asks
