@@ -134,7 +134,8 @@ def companion_model(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> t
 
 
 def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
-    """``spec`` and its companion as one model in parts, loaded together for an attempt.
+    """``spec`` and its companion as one model in parts, loaded together for an attempt
+    (and still called ``spec.id``: ``tiers.Attempt.companion`` names the companion).
 
     The parts are ``spec``'s sessions and the companion's parts (a single-file companion
     is the part ``name``); the backends are those both may use, on the tiers both allow,
@@ -147,8 +148,7 @@ def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
         if other is not None:
             backends[backend] = {"tiers": [t for t in rule.get("tiers", ()) if t in other.get("tiers", ())],
                                  "features": sorted({*rule.get("features", ()), *other.get("features", ())})}
-    return replace(spec, id=f"{spec.id}+{companion.id}", title=f"{spec.title} + {companion.title}",
-                   files=spec.files + companion.files, parts={**spec.sessions, **own}, backends=backends)
+    return replace(spec, title=f"{spec.title} + {companion.title}", files=spec.files + companion.files, parts={**spec.sessions, **own}, backends=backends)
 
 
 def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtime: Runtime,
@@ -171,8 +171,9 @@ def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtim
     usable = candidates(tool, params, models)
     companion, no_companion = companion_model(tool, params, models)
     together = [joined(spec, companion, tool.companion.param) for spec in usable] if companion else []
-    attempts = runtime.plan(together + usable, tier) if usable else []
-    attempts.sort(key=lambda attempt: attempt.spec not in together)  # a plan orders by backend first
+    attempts = [replace(attempt, companion=companion) if any(attempt.spec is spec for spec in together) else attempt
+                for attempt in (runtime.plan(together + usable, tier) if usable else [])]
+    attempts.sort(key=lambda attempt: attempt.companion is None)  # a plan orders by backend first
     return attempts, companion, no_companion
 
 
@@ -292,8 +293,7 @@ async def run_tool(
         attempts, companion, no_companion = plan_attempts(tool, params, models, runtime, tier)
         # Attempts with the companion that were skipped or failed are in the fallback chain;
         # when the tier planned none, the label says so instead.
-        companion_unplanned = companion is not None and not any(
-            attempt.spec.id.endswith(f"+{companion.id}") for attempt in attempts)
+        companion_unplanned = companion is not None and not any(attempt.companion for attempt in attempts)
         if load_packages and tool.model_packages:
             with watch.phase("packages"):
                 await load_packages(tool.model_packages)
@@ -315,6 +315,7 @@ async def run_tool(
             provenance.reason = " ".join(reasons) or None
             chain.append(f"{attempt.name} ran")
             provenance.path, provenance.model, provenance.variant = "model", attempt.spec.id, attempt.spec.variant
+            provenance.companion = attempt.companion.id if attempt.companion else None
             provenance.backend = attempt.backend
             provenance.output_size = _size(output.pixels)
             provenance.notes += output.notes

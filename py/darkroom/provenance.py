@@ -19,6 +19,8 @@ class Provenance:
     tool: str
     path: str = "classical"
     model: str | None = None
+    #: A second model that ran beside ``model`` (e.g. New background's image generator).
+    companion: str | None = None
     variant: str | None = None
     backend: str = "python"
     tier: str = "standard"
@@ -47,8 +49,7 @@ class Provenance:
         adapter is a software renderer (swiftshader), not a GPU."``"""
         seconds = self.timings_ms.get("total", 0.0) / 1000
         if self.path == "model":
-            # A tool's model and its companion run as one attempt, named "a+b".
-            models = self.model.split("+")
+            models = [self.model] + ([self.companion] if self.companion else [])
             text = f"AI model{'s' if len(models) > 1 else ''} {' + '.join(models)} on {self.backend}, {seconds:.2f} s"
         else:
             how = f"{self.library} {self.method}" if self.method else self.library

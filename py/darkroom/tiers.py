@@ -52,15 +52,23 @@ class Tier:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One (model, backend) try in a plan; ``skip`` says why it will not be tried."""
+    """One (model, backend) try in a plan; ``skip`` says why it will not be tried.
+
+    With a ``companion`` (a second model the run uses, e.g. an image generator), ``spec``
+    is the tool's model joined with it (``engine.joined``): its id stays the tool's
+    model's, its parts are both models' sessions.
+    """
 
     spec: ModelSpec
     backend: str
     skip: str | None = None
+    companion: ModelSpec | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.spec.id}@{self.backend}"
+        """How the label names the try, e.g. ``"isnet-quint8+sd-turbo@webgpu"``."""
+        models = f"{self.spec.id}+{self.companion.id}" if self.companion else self.spec.id
+        return f"{models}@{self.backend}"
 
 
 # The CLI and tests run on the CPU with onnxruntime; tiers only steer the page.

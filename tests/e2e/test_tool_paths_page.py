@@ -181,7 +181,8 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
     page.wait_for_function("() => document.querySelector('[data-testid=tier-reasons]').textContent.startsWith('pro')")
     assert page.get_by_test_id("generator-tier-note").is_hidden()  # empty: the pro tier runs it
     provenance, out, _ = run_in_page(page)
-    assert (provenance["model"], provenance["backend"]) == (f"{cutout}+{generator}", "wasm"), (provenance["reason"], provenance["fallback_chain"])
+    assert (provenance["model"], provenance["companion"], provenance["backend"]) == (cutout, generator, "wasm"), (
+        provenance["reason"], provenance["fallback_chain"])
     assert "webgpu skipped: the WebGPU adapter lacks shader-f16" in provenance["reason"]
     assert any('from the prompt "a green garden' in note for note in provenance["notes"])
     expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["garden"])
@@ -199,7 +200,8 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
     assert "unet.onnx: inputs sample float16 [" in page.get_by_test_id("generator-file-report").inner_text()
     generator = page.get_by_test_id("param-generator").input_value()
     provenance, out, _ = run_in_page(page)
-    assert provenance["model"] == f"{cutout}+{generator}", (provenance["reason"], provenance["fallback_chain"])
+    assert (provenance["model"], provenance["companion"]) == (cutout, generator), (
+        provenance["reason"], provenance["fallback_chain"])
     assert np.abs(out[:15, :40].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
 
 

@@ -375,7 +375,7 @@ def test_standin_generator_paints_the_scenes_colour_behind_the_subject(tmp_path,
     assert np.abs(backdrop.mean(axis=0) - expected).max() < 0.03
     np.testing.assert_array_equal(result.pixels[25:65, 45:85], bright_subject_photo()[25:65, 45:85])
     p = result.provenance
-    assert (p.path, p.model, p.reason) == ("model", f"{mask.id}+{painter.id}", None)
+    assert (p.path, p.model, p.companion, p.reason) == ("model", mask.id, painter.id, None)
     assert painter.id.startswith("user:text_encoder@")
     assert f'from the prompt "{generate.prompt_of(scene)}" (variation 7) at 512 × 512' in p.notes[-1]
     assert "Processed in" not in " ".join(p.notes)
@@ -394,7 +394,7 @@ def test_an_export_with_float16_inputs_and_outputs_fits_too(tmp_path, cache, gen
     assert [t.dtype for t in painter.parts["unet"].inputs] == ["float16", "int64", "float16"]
     expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["city"])
     assert np.abs(result.pixels[:15].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03
-    assert result.provenance.model.endswith(painter.id)
+    assert result.provenance.companion == painter.id
 
 
 def test_a_variation_paints_the_scene_again_exactly_and_another_differently(tmp_path, cache, generator_files):
@@ -424,7 +424,7 @@ def test_the_generator_runs_only_on_the_pro_tier_and_the_label_says_why(tmp_path
     pro = tiers.override(lite, "pro")
     p = generated(tmp_path, generator_files, {}, tier=pro, runtime=TieredRuntime())[0].provenance
     # Before the cut-out alone on WebGPU, which the adapter could run.
-    assert p.model == f"{mask.id}+{painter.id}" and p.backend == "wasm"
+    assert (p.model, p.companion, p.backend) == (mask.id, painter.id, "wasm")
     assert p.reason == (f"Fell back to {mask.id}+{painter.id}@wasm: {mask.id}+{painter.id}@webgpu skipped: "
                         "the WebGPU adapter lacks shader-f16.")
 

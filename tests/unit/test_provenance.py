@@ -37,8 +37,8 @@ def test_defaults_are_classical_python_standard():
 def test_to_dict_has_every_field_and_the_label():
     p = model_provenance()
     d = p.to_dict()
-    assert set(d) == {"tool", "path", "model", "variant", "backend", "tier", "tier_overridden", "tier_reasons",
-                      "reason", "method", "library", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
+    assert set(d) == {"tool", "path", "model", "companion", "variant", "backend", "tier", "tier_overridden",
+                      "tier_reasons", "reason", "method", "library", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
     assert d["tier_overridden"] is False
     assert d["label"] == p.label()
     assert d["model"] == "isnet-fp16"
