@@ -89,21 +89,17 @@ function describeProvenance(provenance) {
   fillDefinitions($(".provenance-details dl"), rows);
 }
 
-// What a tool found besides its image (face boxes), in words; the JSON stays on the element.
-function showFindings(data) {
+// What a tool found besides its image (face boxes, tags), in words: its own
+// tools/<id>.js says them; a tool without one shows none. The JSON stays on the element.
+async function showFindings(tool, data) {
   const box = $("[data-testid=findings]");
   box.dataset.findings = JSON.stringify(data);
-  box.hidden = !data;
-  if (!data) return;
-  const faces = data.faces || [];
-  // A model's tags carry their probability; plain measurements have none.
-  const tag = (name) => (data.scores && name in data.scores ? `${name} (${Math.round(data.scores[name] * 100)} %)` : name);
-  box.textContent = data.tags ? `Tags: ${data.tags.map(tag).join(", ") || "none above the threshold"}` : faces.length
-    ? `Found ${faces.length} face${faces.length > 1 ? "s" : ""}: ` + faces.map((f) => {
-      const [x0, y0, x1, y1] = f.box.map(Math.round);
-      return `(${x0}, ${y0})–(${x1}, ${y1})${f.score === null ? "" : ` ${Math.round(f.score * 100)}%`}`;
-    }).join("; ")
-    : "No faces found.";
+  box.hidden = true;
+  if (!data || !state.build.catalog.tools.some((t) => t.id === tool)) return; // a restored result's tool may be gone from this version
+  const { describeFindings } = await import(`../tools/${tool}.js`).catch(() => ({}));
+  if (!describeFindings) return;
+  box.textContent = describeFindings(data);
+  box.hidden = false;
 }
 
 function offerDownload(blob, provenance) {
@@ -118,8 +114,8 @@ function offerDownload(blob, provenance) {
   $("[data-testid=result-size]").textContent = `${kind}, ${formatBytes(blob.size)}${share}`;
 }
 
-// A run's result ({blob, provenance, data}) beside the photo, labelled.
-export async function showResult({ blob, provenance, data }) {
+// A run's result ({blob, provenance, data, tool}) beside the photo, labelled.
+export async function showResult({ blob, provenance, data, tool }) {
   if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
   state.resultUrl = URL.createObjectURL(blob);
   const after = $(".after");
@@ -136,7 +132,7 @@ export async function showResult({ blob, provenance, data }) {
   label.dataset.provenance = JSON.stringify(provenance);
   label.classList.toggle("classical", provenance.path !== "model");
   describeProvenance(provenance);
-  showFindings(data);
+  await showFindings(tool, data);
   offerDownload(blob, provenance);
   $(".result").hidden = false;
 }
