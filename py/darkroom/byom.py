@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .models import ModelError, ModelFile, ModelSpec, TensorSpec
 
 #: Where a user's model may run: any tier, on WASM, and on WebGPU where a tier uses it.
-USER_BACKENDS = {"wasm": {"tiers": ["lite", "standard", "pro"]}, "webgpu": {"tiers": ["standard", "pro"]}}
+USER_BACKENDS = {"wasm": {"tiers": ["lite", "standard", "pro"]}, "webgpu": {"tiers": ["standard", "pro"]}, "cpu": {}}
 USER_PREFIX = "user:"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -145,10 +145,15 @@ def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
     backends = {}
     for backend, rule in spec.backends.items():
         other = companion.backends.get(backend)
-        if other is not None:
-            backends[backend] = {"tiers": [t for t in rule.get("tiers", ()) if t in other.get("tiers", ())],
-                                 "features": sorted({*rule.get("features", ()), *other.get("features", ())})}
-    return replace(spec, title=f"{spec.title} + {companion.title}", files=spec.files + companion.files, parts={**spec.sessions, **own}, backends=backends)
+        if other is None:
+            continue
+        if "tiers" not in rule:  # the CPU's entry: no tiers or features to combine
+            backends[backend] = {}
+            continue
+        backends[backend] = {"tiers": [t for t in rule["tiers"] if t in other.get("tiers", ())],
+                             "features": sorted({*rule.get("features", ()), *other.get("features", ())})}
+    return replace(spec, title=f"{spec.title} + {companion.title}", files=spec.files + companion.files,
+                   parts={**spec.sessions, **own}, backends=backends)
 
 
 def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtime: Runtime,

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: Where a model may run: the page's onnxruntime-web backends, and onnxruntime on a CPU.
+BACKENDS = ("webgpu", "wasm", "cpu")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -60,7 +62,9 @@ class ModelSpec:
     normalisation: dict
     license: str
     source: dict
-    #: ``{"webgpu"|"wasm": {"tiers": [...], "features": [...]}}``: where each tier runs it.
+    #: Where it runs: ``{"webgpu"|"wasm": {"tiers": [...], "features": [...]}}``, the page's
+    #: backends by tier, and ``"cpu": {}`` when onnxruntime on a CPU (the CLI) may pick it;
+    #: a model without it is too slow there and runs only when it is the one asked for.
     backends: dict = field(default_factory=dict)
     #: Tool parameter values this model serves, e.g. ``{"scale": "4"}``; empty = any.
     params: dict = field(default_factory=dict)
@@ -143,6 +147,9 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
             raise ModelError(f"model manifest: entry {model_id!r} is malformed ({exc!r})") from exc
         if not files:
             raise ModelError(f"model manifest: entry {model_id!r} lists no files")
+        unknown = sorted(set(specs[model_id].backends) - set(BACKENDS))
+        if unknown:
+            raise ModelError(f"model manifest: entry {model_id!r} names unknown backends {unknown}")
         for f in files:
             if not _SHA256.match(f.sha256) or f.bytes <= 0:
                 raise ModelError(f"model manifest: {model_id}/{f.name} needs a hex sha256 and a size")

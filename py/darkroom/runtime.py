@@ -116,12 +116,11 @@ class CpuRuntime:
     def plan(self, candidates: list[ModelSpec], tier: Tier) -> list[Attempt]:
         """The candidates a CPU should run, in the variant order this host runs fastest.
 
-        A CPU runs what WASM can: a model whose manifest has no ``wasm`` backend is
-        GPU-only (too slow on a CPU, e.g. ESRGAN thick: minutes per megapixel) and runs
-        only when it is the one model asked for.
+        A model whose manifest has no ``cpu`` backend is too slow on a CPU (e.g. ESRGAN
+        thick: minutes per megapixel) and runs only when it is the one model asked for.
         """
         if len(candidates) > 1:
-            candidates = [spec for spec in candidates if "wasm" in spec.backends]
+            candidates = [spec for spec in candidates if "cpu" in spec.backends]
         rank = {variant: i for i, variant in enumerate(self.variant_preference)}
         ordered = sorted(candidates, key=lambda spec: rank.get(spec.variant, len(rank)))
         return [Attempt(spec, "cpu") for spec in ordered]

@@ -474,7 +474,8 @@ def test_joined_models_run_where_both_may():
     manifest = models.load_manifest()
     spec, painter = manifest["isnet-quint8"], generator_spec()
     both = engine.joined(spec, painter, "generator")
-    assert both.backends == {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"], "features": []}}
+    assert both.backends == {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"], "features": []},
+                             "cpu": {}}
     assert set(both.sessions) == {None, "text", "unet", "vae"} and both.sessions[None] is spec
     assert both.files == spec.files + painter.files
 

@@ -26,7 +26,7 @@ from .scenes import SCENES
 
 #: Where a generator may run: the pro tier (a GPU with shader-f16, which the fp16
 #: exports need on WebGPU); WASM only when a pro tier was chosen for a device without it.
-GENERATOR_BACKENDS = {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"]}}
+GENERATOR_BACKENDS = {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"]}, "cpu": {}}
 PARTS = ("text", "unet", "vae")
 FLOATS = ("float32", "float16")
 SIGNATURE = Parts({
