@@ -6,6 +6,11 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+
+#: ``"model"``: a neural network made the result; ``"classical"``: an algorithm that is not AI.
+RunPath = Literal["model", "classical"]
 
 
 @dataclass
@@ -17,7 +22,7 @@ class Provenance:
     """
 
     tool: str
-    path: str = "classical"
+    path: RunPath = "classical"
     model: str | None = None
     #: A second model that ran beside ``model`` (e.g. New background's image generator).
     companion: str | None = None

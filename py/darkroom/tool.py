@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, Literal, Union, get_args
 
 import numpy as np
 
@@ -27,6 +27,10 @@ def rgb_of(colour: str) -> tuple[int, int, int]:
     return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
 
 
+#: What a parameter holds; the CLI and the page pick their control by it.
+ParamKind = Literal["choice", "color", "bool", "number", "mask"]
+
+
 class ParamError(ValueError):
     """A parameter value the tool does not accept. ``str()`` is user-facing."""
 
@@ -43,7 +47,7 @@ class Param:
 
     name: str
     label: str
-    kind: str
+    kind: ParamKind
     default: Any
     choices: tuple[str, ...] = ()
     help: str = ""
@@ -54,6 +58,10 @@ class Param:
     open_prefix: str = ""
     #: Shown only while another parameter has one of these values, e.g. ``("output", ("color",))``.
     shown_when: tuple[str, tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(ParamKind):
+            raise ValueError(f"{self.name}: kind must be one of {get_args(ParamKind)}, not {self.kind!r}")
 
     def parse(self, value: Any) -> Any:
         """Validate ``value`` and return it in canonical form; raises ``ParamError``."""

@@ -56,3 +56,12 @@ def test_a_param_shown_only_for_some_values_says_so_in_the_catalog():
     background = next(t for t in catalog({})["tools"] if t["id"] == "remove-background")
     color = next(p for p in background["params"] if p["name"] == "color")
     assert color["shown_when"] == {"param": "output", "values": ["color"]}
+
+
+def test_a_param_of_an_unknown_kind_is_refused_when_the_tool_is_written():
+    import pytest
+
+    from darkroom.tool import Param
+
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Param("size", "Size", "integer", 3)
