@@ -4,6 +4,7 @@
 // (page/state.js). This file wires them up at boot.
 import { loadSaved } from "./saved.js";
 import { installApi } from "./page/api.js";
+import { built } from "./page/build_info.js";
 import { wireInstall } from "./page/install.js";
 import { call, ready } from "./page/python.js";
 import { wireShortcuts } from "./page/run.js";
@@ -34,10 +35,7 @@ wireInput();
 wireShortcuts();
 wireInstall();
 
-fetch("./build.json").then((response) => {
-  if (!response.ok) throw new Error(`build.json: HTTP ${response.status}`);
-  return response.json();
-}).then((info) => {
+built.then((info) => {
   state.build = info;
   buildToolList();
   if (state.booting && !Object.keys(state.bootActivity).length) setStatus("Starting Python… pick a tool and a photo meanwhile");

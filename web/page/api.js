@@ -6,7 +6,7 @@ import { chosenTier } from "./tier.js";
 // params.limits ({maxMegapixels, maxMegabytes}) overrides the input limits. The Blob
 // itself goes to the worker (no copy), which checks its size before reading it.
 export async function run(tool, blob, params = {}) {
-  const withTier = { tier: chosenTier(), ...params };
+  const withTier = { tier: await chosenTier(), ...params };
   const reply = await call("run", { tool, blob, params: withTier });
   if (reply.error) throw new Error(reply.error);
   return { blob: new Blob([reply.file], { type: reply.mime }), provenance: reply.provenance, data: reply.data };
@@ -21,7 +21,7 @@ export function installApi() {
     // model when empty) fails, or the worker "crash"es in the middle of that inference.
     injectFault: (where, model = "") => call("injectFault", { where, model }),
     tier: async () => {
-      const { name, reasons, recommended, overridden } = await call("tier", { name: chosenTier() });
+      const { name, reasons, recommended, overridden } = await call("tier", { name: await chosenTier() });
       return { name, reasons, recommended, overridden };
     },
   };

@@ -1,22 +1,17 @@
 // The tier (what kind of models run) and the device probe behind its recommendation.
+import { built } from "./build_info.js";
 import { $, GB, fillDefinitions } from "./dom.js";
 import { call } from "./python.js";
 import { introSeen, markIntroSeen, storedTier, storeTier } from "./settings.js";
 import { state } from "./state.js";
 
-const TIER_MEANING = {
-  lite: "small models on the CPU (WASM), classical algorithms where a model would be too slow",
-  standard: "compact models, on the GPU where one is usable",
-  pro: "full models on the GPU, and the generative tools",
-};
-
-// A stored value that names no tier (another version, a hand edit) means "auto".
-export function chosenTier() {
+// The tier the user chose, or "auto". A stored value that names no tier in build.json
+// (another version, a hand edit) means "auto".
+export async function chosenTier() {
   const stored = storedTier();
-  return stored && Object.hasOwn(TIER_MEANING, stored) ? stored : "auto";
+  const { tiers } = (await built).catalog;
+  return stored && Object.hasOwn(tiers, stored) ? stored : "auto";
 }
-
-export const tierCount = () => Object.keys(TIER_MEANING).length;
 
 function describeProbe(probe) {
   const gpu = probe.webgpu;
@@ -45,7 +40,7 @@ export function showTierNote(note) {
 }
 
 async function showTier() {
-  const tier = await call("tier", { name: chosenTier() });
+  const tier = await call("tier", { name: await chosenTier() });
   const reasons = $("[data-testid=tier-reasons]");
   reasons.textContent = `${tier.name}${tier.overridden ? "" : " (recommended)"}: ${tier.reasons.join(" ")}`;
   reasons.classList.toggle("risk", tier.overridden);
@@ -55,9 +50,11 @@ async function showTier() {
 }
 
 // Once Python has started (`hello`); `onChange` runs after the user picked another tier.
-export function wireTier(hello, onChange) {
+export async function wireTier(hello, onChange) {
+  const { tiers } = (await built).catalog; // {name: what it means}
   const select = $("[data-testid=tier-select]");
-  select.value = chosenTier();
+  for (const name of Object.keys(tiers)) select.append(new Option(name, name));
+  select.value = await chosenTier();
   select.disabled = false;
   select.addEventListener("change", async () => {
     storeTier(select.value);
@@ -70,7 +67,7 @@ export function wireTier(hello, onChange) {
     const intro = $("[data-testid=tier-intro]");
     const tier = hello.tier;
     intro.querySelector(".intro-text").textContent =
-      `This device was rated ${tier.name}: ${tier.reasons[0]} That means ${TIER_MEANING[tier.name]}. ` +
+      `This device was rated ${tier.name}: ${tier.reasons[0]} That means ${tiers[tier.name]}. ` +
       "Every result says what ran. You can change the tier below.";
     intro.hidden = false;
     intro.querySelector(".intro-ok").addEventListener("click", () => {

@@ -13,12 +13,17 @@ import { chosenTier } from "./tier.js";
 export const DEFAULT_TOOL = "remove-background";
 
 // Fetches and verifies what the chosen tool will run, so the first run does not wait.
-export function warm() {
+export async function warm() {
   const { tool } = state;
   if (!tool) return;
-  call("warm", { tool: tool.id, tier: chosenTier(), params: readParams(tool) })
-    .catch((err) => console.warn("model warm-up failed; the run will retry:", err))
-    .finally(() => { if (!state.running) hideProgress(); call("storage").then(showStorage); });
+  const params = readParams(tool);
+  try {
+    await call("warm", { tool: tool.id, tier: await chosenTier(), params });
+  } catch (err) {
+    console.warn("model warm-up failed; the run will retry:", err);
+  }
+  if (!state.running) hideProgress();
+  call("storage").then(showStorage);
 }
 
 export function chooseTool(id) {

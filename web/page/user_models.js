@@ -2,7 +2,8 @@
 // checked by Python against what the tool feeds it, stored on this device.
 import { call } from "./python.js";
 import { saveUserModel } from "./settings.js";
-import { showTierNote, tierCount } from "./tier.js";
+import { state } from "./state.js";
+import { showTierNote } from "./tier.js";
 
 // Picks, checks and stores a model for `param` of `tool`, then selects it in `select`.
 export function userModelPicker(tool, param, select) {
@@ -39,7 +40,7 @@ export function userModelPicker(tool, param, select) {
   });
   label.append(file);
   box.append(label, report);
-  if (tiers.length < tierCount()) {
+  if (tiers.length < Object.keys(state.build.catalog.tiers).length) {
     const note = Object.assign(document.createElement("p"), { className: "tier-note" });
     note.dataset.tiers = tiers.join(" ");
     note.dataset.testid = `${param.name}-tier-note`;
