@@ -145,7 +145,8 @@ def check(signature: Signature, inputs: tuple[TensorSpec, ...], outputs: tuple[T
     elif len(outputs) < len(signature.outputs):
         problems.append(f"it has {len(outputs)} output(s), the tool needs {len(signature.outputs)}")
     else:
-        for rule, tensor in [*zip(signature.inputs, inputs), *zip(signature.outputs, outputs)]:
+        for rule, tensor in [*zip(signature.inputs, inputs, strict=True),
+                             *zip(signature.outputs, outputs, strict=False)]:
             problems += _check_tensor(rule, tensor, bound)
     if problems:
         raise ModelError(f"This model does not fit: {problems[0]}. The tool needs {signature.describe()}; "
@@ -159,7 +160,7 @@ def _check_tensor(rule: TensorRule, tensor: TensorSpec, bound: dict[str, int]) -
         return [f"{where} is {tensor.dtype}, not {' or '.join(rule.dtypes)}"]
     if len(tensor.shape) != len(rule.shape):
         return [f"{where} has {len(tensor.shape)} dimensions, not {len(rule.shape)}"]
-    for axis, (want, have) in enumerate(zip(rule.shape, tensor.shape)):
+    for axis, (want, have) in enumerate(zip(rule.shape, tensor.shape, strict=True)):
         if isinstance(want, int) and have not in (want, 0):
             return [f"{where} has {have} in dimension {axis}, not {want}"]
         if isinstance(want, str) and have:
@@ -172,7 +173,7 @@ def _check_tensor(rule: TensorRule, tensor: TensorSpec, bound: dict[str, int]) -
 def _concrete(rule: TensorRule, tensor: TensorSpec, sizes: dict[str, int]) -> TensorSpec:
     """The file's tensor with open dimensions filled as the tool will feed them."""
     shape = tuple(have or (want if isinstance(want, int) else sizes.get(want, 0) if isinstance(want, str) else 0)
-                  for want, have in zip(rule.shape, tensor.shape))
+                  for want, have in zip(rule.shape, tensor.shape, strict=True))
     return TensorSpec(tensor.name, shape, tensor.dtype)
 
 
@@ -209,7 +210,7 @@ def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile])
         raise ModelError(f"This model comes in {len(names)} files ({', '.join(names)}); you picked {len(files)}.")
     fits = {(name, i): _fit(signature.parts[name], f) for name in names for i, f in enumerate(files)}
     for order in itertools.permutations(range(len(files))):
-        if all(fits[name, i] is None for name, i in zip(names, order)):
+        if all(fits[name, i] is None for name, i in zip(names, order, strict=True)):
             break
     else:
         for name in names:  # the first part no file fits, with each file's difference
@@ -222,7 +223,7 @@ def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile])
     model_id = user_model_id(chosen[0].filename, combined)
     # Where the parts run is the whole model's rule, not each part's.
     parts = {name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}", signature.backends)
-             for name, f in zip(names, chosen)}
+             for name, f in zip(names, chosen, strict=True)}
     return ModelSpec(
         id=model_id, tool=tool_id, title=f"Your model {' + '.join(f.filename for f in chosen)}", variant="user",
         files=tuple(spec.files[0] for spec in parts.values()), inputs=(), outputs=(),
@@ -248,8 +249,9 @@ def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str
         title=f"Your model {file.filename}",
         variant="user",
         files=(ModelFile(f"user-{file.sha256}.onnx", file.size, file.sha256),),
-        inputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.inputs, file.inputs)),
-        outputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.outputs, file.outputs)),
+        inputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.inputs, file.inputs, strict=True)),
+        # The file's extra outputs, if any, are not the tool's.
+        outputs=tuple(_concrete(r, t, sizes) for r, t in zip(signature.outputs, file.outputs, strict=False)),
         normalisation=dict(signature.normalisation),
         license="supplied by the user",
         source={"user": file.filename},

@@ -41,9 +41,11 @@ def _add_tool_command(commands, tool: Tool) -> None:
                                 help=f"{param.help} (an image the photo's size: white or opaque = painted)")
         elif param.kind == "number":
             parser.add_argument(flag, type=float, metavar=param.name.upper(), default=None,
-                                help=f"{param.help} ({param.minimum:g} to {param.maximum:g}, default: {param.default:g})")
+                                help=f"{param.help} ({param.minimum:g} to {param.maximum:g}, "
+                                     f"default: {param.default:g})")
         else:
-            parser.add_argument(flag, choices=param.choices or None, metavar=param.name.upper() if not param.choices else None,
+            parser.add_argument(flag, choices=param.choices or None,
+                                metavar=param.name.upper() if not param.choices else None,
                                 default=None, help=f"{param.help} (default: {param.default})")
     for slot in tool.user_model_params():
         signature, flag = tool.user_signature(slot.name), f"--{slot.name}-file"

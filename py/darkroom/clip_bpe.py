@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
+import itertools
 import math
 import re
 import subprocess
@@ -69,7 +70,7 @@ def bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
     merge (to every non-overlapping occurrence, left to right) until none applies."""
     pieces = [*word[:-1], word[-1] + "</w>"]
     while len(pieces) > 1:
-        best = min(zip(pieces, pieces[1:]), key=lambda pair: ranks.get(pair, math.inf))
+        best = min(itertools.pairwise(pieces), key=lambda pair: ranks.get(pair, math.inf))
         if best not in ranks:
             break
         merged, i = [], 0

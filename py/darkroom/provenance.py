@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-
 #: ``"model"``: a neural network made the result; ``"classical"``: an algorithm that is not AI.
 RunPath = Literal["model", "classical"]
 

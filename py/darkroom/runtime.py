@@ -95,7 +95,7 @@ def add_user_model(tool_id: str, signature: Signature | Parts, paths: list[Path]
     """
     files = [UserFile(path.name, sha256_file(path), path.stat().st_size, *read_signature(path)) for path in paths]
     spec = user_spec(tool_id, signature, files)
-    for path, file in zip(paths, files):
+    for path, file in zip(paths, files, strict=True):
         store_user_model(path, file.sha256)
     return spec
 
@@ -148,7 +148,7 @@ class CpuRuntime:
             values = session.handle.run(outputs, feeds)
         except Exception as exc:
             raise RuntimeFailure(f"onnxruntime failed running {session.model_id}: {exc}") from exc
-        return dict(zip(outputs, values))
+        return dict(zip(outputs, values, strict=True))
 
     async def release(self, session):
         self._sessions.pop(session.model_id, None)

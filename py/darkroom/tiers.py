@@ -131,8 +131,8 @@ def decide(probe: dict) -> Tier:
         big_limits = (limits.get("maxBufferSize", 0) >= PRO_MIN_BUFFER
                       and limits.get("maxStorageBufferBindingSize", 0) >= PRO_MIN_STORAGE_BINDING)
         if "shader-f16" in features and big_limits:
-            return Tier("pro", (*reasons, f"Real GPU ({label}) with shader-f16 and large buffers: full models on WebGPU."),
-                        gpu_features=features)
+            why = f"Real GPU ({label}) with shader-f16 and large buffers: full models on WebGPU."
+            return Tier("pro", (*reasons, why), gpu_features=features)
         missing = "no shader-f16" if "shader-f16" not in features else "small buffer limits"
         return Tier("standard", (*reasons, f"Real GPU ({label}) but {missing}: compact models."), gpu_features=features)
 
@@ -151,7 +151,8 @@ def override(recommended: Tier, name: str) -> Tier:
     risk = ""
     if TIERS.index(name) > TIERS.index(recommended.name):
         risk = " Heavier models than this device is rated for may be slow or fail; failures fall back."
-    reasons = (f"Tier {name} chosen by you; the device probe recommends {recommended.name}.{risk}", *recommended.reasons)
+    chosen = f"Tier {name} chosen by you; the device probe recommends {recommended.name}.{risk}"
+    reasons = (chosen, *recommended.reasons)
     return Tier(name, reasons, models_allowed=True, gpu_features=recommended.gpu_features, overridden=True)
 
 

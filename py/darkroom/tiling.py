@@ -10,7 +10,7 @@ float, so memory stays bounded for 12-50 MP photos.
 from __future__ import annotations
 
 import math
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 from PIL import Image

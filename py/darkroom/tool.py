@@ -7,8 +7,9 @@ the hosts import this module, never each other.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Literal, Union, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -136,7 +137,7 @@ Progress = Callable[[int, int], None]
 #: ``await infer(feeds)``: one run of the loaded model, ``{input: array} -> {output: array}``;
 #: a model in parts runs one of them: ``await infer(feeds, part="text")``.
 Infer = Callable[..., Awaitable[dict]]
-PathResult = Union[np.ndarray, Output]
+PathResult = np.ndarray | Output
 
 
 def model_scale_notes(spec, pixels: np.ndarray, what: str) -> tuple[str, ...]:

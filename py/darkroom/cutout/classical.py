@@ -671,26 +671,26 @@ def _matting_coefficients(guide: np.ndarray, p: np.ndarray, known: np.ndarray,
         float32 (h, w) offsets; where no window saw both classes, ``a = 0``
         and ``b = p``.
     """
-    I = guide.astype(np.float64)
+    guide64 = guide.astype(np.float64)
     wt = known.astype(np.float64)
     pw = p.astype(np.float64) * wt
     n = np.maximum(_box(wt, r), 1e-12)
-    mI = _box(I * wt[..., None], r) / n[..., None]
+    mean_guide = _box(guide64 * wt[..., None], r) / n[..., None]
     mp = _box(pw, r) / n
     # A window is usable if it holds a fair share of both classes.
     both = (n > 0.25) & (mp > 0.05) & (mp < 0.95)
-    a = np.zeros_like(I)
+    a = np.zeros_like(guide64)
     if both.any():
-        cov_Ip = _box(I * pw[..., None], r)[both] / n[both, None] - mI[both] * mp[both, None]
-        iw = I * wt[..., None]
-        var = np.empty(cov_Ip.shape + (3,))
+        cov_guide_p = _box(guide64 * pw[..., None], r)[both] / n[both, None] - mean_guide[both] * mp[both, None]
+        iw = guide64 * wt[..., None]
+        var = np.empty(cov_guide_p.shape + (3,))
         for i in range(3):
             for j in range(i, 3):
-                v = _box(iw[..., i] * I[..., j], r)[both] / n[both]
-                var[:, i, j] = var[:, j, i] = v - mI[both, i] * mI[both, j]
+                v = _box(iw[..., i] * guide64[..., j], r)[both] / n[both]
+                var[:, i, j] = var[:, j, i] = v - mean_guide[both, i] * mean_guide[both, j]
         var += eps * np.eye(3)
-        a[both] = np.linalg.solve(var, cov_Ip[..., None])[..., 0]
-    b = mp - np.einsum("...c,...c->...", a, mI)
+        a[both] = np.linalg.solve(var, cov_guide_p[..., None])[..., 0]
+    b = mp - np.einsum("...c,...c->...", a, mean_guide)
     # Average over usable windows only; elsewhere fall back to the mask.
     cnt = _box(both.astype(np.float64), r)
     ok = cnt > 1e-6

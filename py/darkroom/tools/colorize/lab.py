@@ -37,7 +37,8 @@ def _f(t: np.ndarray) -> np.ndarray:
 
 
 def _f_inverse(u: np.ndarray) -> np.ndarray:
-    return np.where(u > _EPSILON, u * u * u, np.float32(3 * _EPSILON ** 2) * (u - np.float32(4 / 29))).astype(np.float32)
+    linear = np.float32(3 * _EPSILON ** 2) * (u - np.float32(4 / 29))
+    return np.where(u > _EPSILON, u * u * u, linear).astype(np.float32)
 
 
 @lru_cache(maxsize=1)

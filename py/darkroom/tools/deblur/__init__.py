@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tool import Output, Tool
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
+from ...tool import Output, Tool
 
 MODEL_TILE, MODEL_OVERLAP = 256, 32
 CLASSICAL_TILE = 512

@@ -58,7 +58,7 @@ class Detection:
         return {
             "box": [float(v) for v in self.box],
             "score": float(self.score),
-            "keypoints": {name: [float(x), float(y)] for name, (x, y) in zip(KEYPOINTS, self.keypoints)},
+            "keypoints": {name: [float(x), float(y)] for name, (x, y) in zip(KEYPOINTS, self.keypoints, strict=True)},
         }
 
 
@@ -159,7 +159,10 @@ def iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     lo = np.maximum(box[:2], others[:, :2])
     hi = np.minimum(box[2:], others[:, 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+    def area(b: np.ndarray) -> np.ndarray:
+        return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
     union = area(box) + area(others) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 

@@ -203,7 +203,8 @@ def contact_shadow(alpha: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         return None, "No contact shadow: no subject was found."
     body = alpha > SUBJECT
     if body[-1].any():
-        return None, "No contact shadow: the subject runs off the bottom edge, so where it stands is out of the picture."
+        return None, ("No contact shadow: the subject runs off the bottom edge, "
+                      "so where it stands is out of the picture.")
     top, base = extent
     height = base - top + 1
     columns = np.flatnonzero(body.any(axis=0))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tool import Output, Param, ParamError, Tool
 from ...tensors import to_uint8
+from ...tool import Output, Param, ParamError, Tool
 from . import biharmonic, lama
 from .regions import Box, bounding, grown, merge_boxes, painted_boxes, square_around, square_side
 

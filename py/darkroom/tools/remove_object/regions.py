@@ -6,7 +6,8 @@ Only numpy: the model path uses this in the page, where scipy is not loaded.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def _runs(occupied: np.ndarray, gap: int) -> list[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(index) > gap)
     starts = np.concatenate([index[:1], index[breaks + 1]])
     stops = np.concatenate([index[breaks], index[-1:]]) + 1
-    return list(zip(starts.tolist(), stops.tolist()))
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
 def painted_boxes(mask: np.ndarray, gap: int) -> list[Box]:
@@ -82,7 +83,8 @@ def painted_boxes(mask: np.ndarray, gap: int) -> list[Box]:
     return sorted(boxes)
 
 
-def merge_boxes(boxes: list[Box], joinable: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> list[list[Box]]:
+def merge_boxes(boxes: list[Box],
+                joinable: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> list[list[Box]]:
     """Group boxes while ``joinable`` allows two groups to share one crop.
 
     Parameters

@@ -134,7 +134,8 @@ def classical(pixels: np.ndarray, params: dict) -> Output:
     enlarged = [side for side in sides if work_side(side) > side]
     reduced = [side for side in sides if work_side(side) < side]
     if enlarged:
-        notes.append(f"Crops of {sides_text(enlarged)} were denoised at {SMALL_SCALE:g}× their size (measured cleaner).")
+        notes.append(f"Crops of {sides_text(enlarged)} were denoised at {SMALL_SCALE:g}× their size "
+                     "(measured cleaner).")
     if reduced:
         notes.append(f"Crops of {sides_text(reduced)} were denoised at {work_side(max(reduced))} px "
                      "and scaled back, to keep the time down.")

@@ -32,7 +32,7 @@ SOFT_BELOW = 60.0
 
 
 def _name(rgb: np.ndarray) -> str:
-    names, values = zip(*COLOUR_NAMES.items())
+    names, values = zip(*COLOUR_NAMES.items(), strict=True)
     return names[int(np.argmin(((np.asarray(values) - rgb) ** 2).sum(axis=1)))]
 
 
@@ -62,7 +62,7 @@ def measure(pixels: np.ndarray) -> dict:
     counts = sorted(palette.getcolors(), reverse=True)
     entries = np.asarray(palette.getpalette()[:3 * 5], dtype=np.int64).reshape(-1, 3)
     total = sum(count for count, _ in counts)
-    colours = [{"hex": "#%02x%02x%02x" % tuple(entries[index]), "name": _name(entries[index]),
+    colours = [{"hex": "#" + "".join(f"{channel:02x}" for channel in entries[index]), "name": _name(entries[index]),
                 "share": round(count / total, 3)} for count, index in counts[:3]]
     saturation = rgb.max(axis=-1) - rgb.min(axis=-1)
     document_like = bool((luma > 200).mean() > 0.6 and (saturation < 30).mean() > 0.9)

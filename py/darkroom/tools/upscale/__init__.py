@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...tool import Output, Param, ParamError, Tool
 from ...byom import Signature, TensorRule
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
 from ...tiling import UNIT_RANGE_NCHW, image_model, tile_side, tiled
+from ...tool import Output, Param, ParamError, Tool
 
 #: Past this the result would not fit comfortably in a browser tab (3 bytes a pixel, plus tiles).
 MAX_OUTPUT_PIXELS = 64_000_000
