@@ -10,7 +10,7 @@ import { call, ready } from "./page/python.js";
 import { wireShortcuts } from "./page/run.js";
 import { lastTool, savedUserModels } from "./page/settings.js";
 import { state } from "./page/state.js";
-import { hideProgress, setStatus, showError } from "./page/status.js";
+import { failed, hideProgress, setStatus } from "./page/status.js";
 import { wireStorage } from "./page/storage.js";
 import { wireTier } from "./page/tier.js";
 import { DEFAULT_TOOL, buildToolList, chooseTool, warm } from "./page/tools.js";
@@ -27,7 +27,7 @@ async function restoreSaved() {
   if (!saved.input || state.input) return; // nothing kept, or the user was quicker
   if (saved.result) chooseTool(saved.result.tool);
   setInput(saved.input.blob, saved.input.name, { restoring: true });
-  if (saved.result) await showResult(saved.result);
+  if (saved.result) await showResult(saved.result).catch(failed("show your last result"));
 }
 
 installApi();
@@ -44,18 +44,18 @@ built.then((info) => {
   chooseTool(location.hash.slice(1) || lastTool() || DEFAULT_TOOL);
   window.addEventListener("hashchange", () => chooseTool(location.hash.slice(1)));
   return restoreSaved();
-}).catch((err) => showError(`Darkroom could not load its tool list: ${err.message}`));
+}).catch(failed("load its tool list"));
 
 ready.then((hello) => {
   state.booting = false;
   if (!state.running) hideProgress();
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
-  wireTier(hello, warm); // fetch what the new tier runs
-  wireStorage();
+  wireTier(hello, warm).catch(failed("show the tiers")); // warm: fetch what the new tier runs
+  wireStorage().catch(failed("set up its storage"));
   const userModels = savedUserModels();
-  if (userModels.length) call("registerUserModels", { models: userModels });
+  if (userModels.length) call("registerUserModels", { models: userModels }).catch(failed("register your own models"));
 }, (err) => {
   state.booting = false;
   setStatus("Failed to start");
-  showError(`Darkroom could not start: ${err.message}`);
+  failed("start")(err);
 });

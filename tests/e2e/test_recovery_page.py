@@ -156,3 +156,54 @@ def test_damaged_saved_settings_do_not_break_the_page(browser, site, tmp_path, m
     assert provenance_of(page)["path"] == "model"
     context.close()
     assert not log.errors, log.errors
+
+
+# Before the page's own scripts: every call of `op` the page makes to the Python worker
+# fails inside the worker (the worker knows no such operation), and promise rejections
+# nobody handled are recorded.
+FAIL_CALLS = """(op) => {
+  window.unhandledRejections = [];
+  window.addEventListener("unhandledrejection", (event) => window.unhandledRejections.push(String(event.reason)));
+  const post = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function (message, transfer) {
+    return post.call(this, message?.op === op ? { ...message, op: `${op} (made to fail)` } : message, transfer);
+  };
+}"""
+
+# One of the user's own models, as the page keeps it: registered with the worker at start.
+SAVED_MODEL = [{"tool": "remove-background", "slot": "model", "id": "user:mine@0123456789ab", "name": "mine.onnx", "files": []}]
+
+
+def delete_a_model(page) -> None:
+    """Runs a tool (which downloads its model), then deletes that model under Storage."""
+    reply = run_hook(page, PHOTO, {}, tool="find-faces")
+    assert reply.get("provenance", {}).get("path") == "model", reply
+    page.locator(".storage-details summary").click()
+    page.locator("[data-testid=storage-models] button").first.click()
+
+
+@pytest.mark.parametrize("op, action, message", [
+    ("tier", None, "Darkroom could not read the tier: "),
+    ("storage", None, "Darkroom could not read the storage: "),
+    ("registerUserModels", None, "Darkroom could not register your own models: "),
+    ("deleteModels", delete_a_model, "Darkroom could not delete models: "),
+])
+def test_a_failed_call_is_reported_not_left_unhandled(browser, site, op, action, message):
+    """Calls the page makes outside a run (the tier, the storage, the user's models)
+    can fail like any other: each failure says so in the page, and the page goes on."""
+    context = browser.new_context()
+    if op == "registerUserModels":
+        context.add_init_script(f"localStorage.setItem('darkroom.userModels', {json.dumps(json.dumps(SAVED_MODEL))})")
+    context.add_init_script(f"({FAIL_CALLS})({json.dumps(op)})")
+    try:
+        page, log = open_app(context, site)
+        if action:
+            action(page)
+        page.wait_for_function("() => window.unhandledRejections.length || !document.querySelector('[data-testid=error]').hidden")
+        assert page.evaluate("window.unhandledRejections") == []
+        assert page.get_by_test_id("error").inner_text().startswith(message)
+        assert run_hook(page, PHOTO, {}, tool="find-faces")["provenance"]["path"] == "model"
+        # The worker's own report of the failure reached the console; it was provoked on purpose.
+        assert not [e for e in log.errors if "is not a function" not in e], log.errors
+    finally:
+        context.close()

@@ -1,5 +1,6 @@
 // The installed app: the install prompt, and images opened with Darkroom from the OS.
 import { $ } from "./dom.js";
+import { failed } from "./status.js";
 import { setInput } from "./view.js";
 
 export function wireInstall() {
@@ -10,17 +11,16 @@ export function wireInstall() {
     deferred = event;
     button.hidden = false;
   });
-  button.addEventListener("click", async () => {
+  button.addEventListener("click", () => {
     button.hidden = true;
-    await deferred?.prompt();
-    deferred = null;
+    deferred?.prompt().catch(failed("offer to install the app"));
+    deferred = null; // a prompt is shown once
   });
   window.addEventListener("appinstalled", () => { button.hidden = true; });
   if ("launchQueue" in window) {
-    window.launchQueue.setConsumer(async ({ files }) => {
+    window.launchQueue.setConsumer(({ files }) => {
       if (!files || !files.length) return;
-      const file = await files[0].getFile();
-      setInput(file, file.name);
+      files[0].getFile().then((file) => setInput(file, file.name), failed("open the file"));
     });
   }
 }

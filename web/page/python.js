@@ -1,7 +1,7 @@
 // The Python worker (worker.js), from the page: started once the service worker controls
 // the page, restarted when it dies, and called with call(op, args).
 import { WorkerCalls } from "../rpc.js";
-import { setStatus, showError, showProgress } from "./status.js";
+import { failed, setStatus, showProgress } from "./status.js";
 
 // The service worker must control the page before the Python worker starts: then all
 // that the worker downloads on the very first visit is kept for offline use.
@@ -38,7 +38,7 @@ function startWorker() {
     setStatus("Restarting the processing worker…");
     startWorker();
     calls.call("hello").then((reply) => setStatus(`Ready again in ${(reply.timings.totalMs / 1000).toFixed(1)} s · tier ${reply.tier.name}`),
-      (err) => showError(`Darkroom could not restart: ${err.message}`));
+      failed("restart"));
   };
 }
 

@@ -51,3 +51,7 @@ export function showError(message, { retry = false } = {}) {
   actions.hidden = !(message && retry && state.input);
   $("[data-testid=retry-classical]").hidden = !state.tool || !state.tool.params.some((p) => p.name === "classical");
 }
+
+// For a promise's rejection: what could not be done, and why, in the error box. No
+// failure is left unsaid, and the page goes on.
+export const failed = (couldNot) => (err) => showError(`Darkroom could not ${couldNot}: ${err.message || err}`);

@@ -2,8 +2,12 @@
 import { $, GB, MB } from "./dom.js";
 import { call } from "./python.js";
 import { state } from "./state.js";
+import { failed } from "./status.js";
 
-export function showStorage(report) {
+// Deletes one cached model by name, or all of them when name is empty.
+const deleteModels = (name) => call("deleteModels", { name }).then(showStorage, failed("delete models"));
+
+function showStorage(report) {
   const used = report.usage === null ? "unknown" : `${(report.usage / MB).toFixed(0)} MB`;
   const quota = report.quota === null ? "unknown" : `${(report.quota / GB).toFixed(1)} GB`;
   $("[data-testid=storage-summary]").textContent = `Using ${used} of ${quota} available. Storage is ${state.persistence}.`;
@@ -13,7 +17,7 @@ export function showStorage(report) {
     const item = document.createElement("li");
     item.dataset.model = model.name;
     const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "Delete" });
-    remove.addEventListener("click", async () => showStorage(await call("deleteModels", { name: model.name })));
+    remove.addEventListener("click", () => deleteModels(model.name));
     item.append(`${model.name} · ${(model.bytes / MB).toFixed(1)} MB`, remove);
     list.append(item);
   }
@@ -21,14 +25,16 @@ export function showStorage(report) {
   $("[data-testid=storage-clear]").disabled = !report.models.length;
 }
 
+export const refreshStorage = () => call("storage").then(showStorage, failed("read the storage"));
+
 export async function wireStorage() {
   if (navigator.storage?.persist) {
     // Persistent storage keeps downloaded models when the browser is short of space.
     state.persistence = (await navigator.storage.persist()) ? "persistent" : "best-effort (the browser may clear it when short of space)";
   }
-  $("[data-testid=storage-clear]").addEventListener("click", async () => showStorage(await call("deleteModels", { name: "" })));
-  $(".storage-details").addEventListener("toggle", async (event) => {
-    if (event.target.open) showStorage(await call("storage"));
+  $("[data-testid=storage-clear]").addEventListener("click", () => deleteModels(""));
+  $(".storage-details").addEventListener("toggle", (event) => {
+    if (event.target.open) refreshStorage();
   });
-  showStorage(await call("storage"));
+  await refreshStorage();
 }

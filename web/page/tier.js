@@ -4,6 +4,7 @@ import { $, GB, fillDefinitions } from "./dom.js";
 import { call } from "./python.js";
 import { introSeen, markIntroSeen, storedTier, storeTier } from "./settings.js";
 import { state } from "./state.js";
+import { failed } from "./status.js";
 
 // The tier the user chose, or "auto". A stored value that names no tier in build.json
 // (another version, a hand edit) means "auto".
@@ -56,13 +57,12 @@ export async function wireTier(hello, onChange) {
   for (const name of Object.keys(tiers)) select.append(new Option(name, name));
   select.value = await chosenTier();
   select.disabled = false;
-  select.addEventListener("change", async () => {
+  select.addEventListener("change", () => {
     storeTier(select.value);
-    await showTier();
-    onChange();
+    showTier().then(onChange, failed("read the tier"));
   });
   describeProbe(hello.probe);
-  showTier();
+  showTier().catch(failed("read the tier"));
   if (!introSeen()) {
     const intro = $("[data-testid=tier-intro]");
     const tier = hello.tier;

@@ -6,7 +6,7 @@ import { call } from "./python.js";
 import { rerun } from "./run.js";
 import { rememberTool } from "./settings.js";
 import { state } from "./state.js";
-import { showStorage } from "./storage.js";
+import { refreshStorage } from "./storage.js";
 import { hideProgress } from "./status.js";
 import { chosenTier } from "./tier.js";
 
@@ -23,7 +23,7 @@ export async function warm() {
     console.warn("model warm-up failed; the run will retry:", err);
   }
   if (!state.running) hideProgress();
-  call("storage").then(showStorage);
+  refreshStorage();
 }
 
 export function chooseTool(id) {
