@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .models import ModelError, ModelFile, ModelSpec, TensorSpec
 
@@ -54,21 +55,21 @@ class Signature:
     ----------
     inputs, outputs : tuple of TensorRule
         In the order the tool uses them.
-    sizes : dict
+    sizes : dict[str, Any]
         The size a letter takes when the file leaves that dimension open (e.g.
         ``{"H": 1024, "W": 1024}``: the input size the tool then feeds).
-    backends : dict
+    backends : dict[str, Any]
         Where a user's model of this signature may run (``ModelSpec.backends``).
-    normalisation : dict
+    normalisation : dict[str, Any]
         How pixels become the input, as in the manifest (``scale``, ``mean``, ``std``,
         ``layout``): the convention of the published models this signature follows.
     """
 
     inputs: tuple[TensorRule, ...]
     outputs: tuple[TensorRule, ...]
-    normalisation: dict
+    normalisation: dict[str, Any]
     sizes: dict[str, int] = field(default_factory=dict)
-    backends: dict = field(default_factory=lambda: USER_BACKENDS)
+    backends: dict[str, Any] = field(default_factory=lambda: USER_BACKENDS)
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -91,7 +92,7 @@ class Parts:
     """
 
     parts: dict[str, Signature]
-    backends: dict = field(default_factory=lambda: USER_BACKENDS)
+    backends: dict[str, Any] = field(default_factory=lambda: USER_BACKENDS)
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -241,7 +242,8 @@ def _fit(signature: Signature, file: UserFile) -> str | None:
     return None
 
 
-def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str, backends: dict) -> ModelSpec:
+def _file_spec(tool_id: str, signature: Signature, file: UserFile, model_id: str,
+               backends: dict[str, Any]) -> ModelSpec:
     sizes = check(signature, file.inputs, file.outputs)
     return ModelSpec(
         id=model_id,

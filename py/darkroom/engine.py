@@ -6,15 +6,16 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from .imaging import PNG, Decoded, Encoding
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
-from .tiers import MIN_MODEL_MEMORY_GB, Tier, plan, running_tiers
-from .tool import Output, Progress, Tool
+from .tiers import MIN_MODEL_MEMORY_GB, Attempt, Tier, plan, running_tiers
+from .tool import ModelPath, Output, Progress, Tool
 
 
 class ToolError(RuntimeError):
@@ -29,13 +30,13 @@ class Result:
     ``encoding`` how the host writes the file.
     """
 
-    pixels: np.ndarray
+    pixels: NDArray[Any]
     provenance: Provenance
-    data: dict | None = None
+    data: dict[str, Any] | None = None
     encoding: Encoding = PNG
 
 
-def _size(pixels: np.ndarray) -> tuple[int, int]:
+def _size(pixels: NDArray[Any]) -> tuple[int, int]:
     return (int(pixels.shape[1]), int(pixels.shape[0]))
 
 
@@ -43,7 +44,8 @@ def _no_progress(done: int, total: int) -> None:
     pass
 
 
-async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) -> Output:
+async def _run_model(run_model: ModelPath, attempt: Attempt, runtime: Runtime, pixels: NDArray[Any],
+                     params: dict[str, Any], watch: Stopwatch, progress: Progress) -> Output:
     """One model attempt. Raises ModelError or RuntimeFailure.
 
     Timings stay disjoint for the label: ``load``, ``infer`` (summed over every run of
@@ -53,7 +55,7 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
     with watch.phase("load"):
         sessions = {name: await runtime.load(part, attempt.backend) for name, part in parts.items()}
 
-    async def infer(feeds, part=None):
+    async def infer(feeds: dict[str, NDArray[Any]], part: str | None = None) -> dict[str, NDArray[Any]]:
         session = sessions[part]
         with watch.phase("infer"):
             try:
@@ -71,7 +73,7 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
 
     infer_before = watch.timings_ms.get("infer", 0.0)
     started = time.perf_counter()
-    output = _as_output(await tool.run_model(attempt.spec, infer, pixels, params, counting_progress))
+    output = _as_output(await run_model(attempt.spec, infer, pixels, params, counting_progress))
     elapsed = (time.perf_counter() - started) * 1000 - (watch.timings_ms.get("infer", 0.0) - infer_before)
     watch.add("process", max(elapsed, 0.0))
     if tiles > 1 and not output.parts_noted:
@@ -79,11 +81,11 @@ async def _run_model(tool, attempt, runtime, pixels, params, watch, progress) ->
     return output
 
 
-def _as_output(result: np.ndarray | Output) -> Output:
+def _as_output(result: NDArray[Any] | Output) -> Output:
     return result if isinstance(result, Output) else Output(result)
 
 
-def candidates(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> list[ModelSpec]:
+def candidates(tool: Tool, params: dict[str, Any], models: dict[str, ModelSpec]) -> list[ModelSpec]:
     """The models a run with ``params`` may use, best first: the one ``params["model"]``
     names, or for ``"auto"`` those of the tool's that are in ``models`` and serve ``params``.
 
@@ -107,7 +109,8 @@ def candidates(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> list[M
     return [models[m] for m in tool.models if m in models and models[m].serves(params)]
 
 
-def companion_model(tool: Tool, params: dict, models: dict[str, ModelSpec]) -> tuple[ModelSpec | None, str | None]:
+def companion_model(tool: Tool, params: dict[str, Any],
+                    models: dict[str, ModelSpec]) -> tuple[ModelSpec | None, str | None]:
     """The companion model a run with ``params`` asks for, or ``None`` and why there is none
     (``(None, None)`` when the run does not use one).
 
@@ -142,7 +145,7 @@ def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
     with the features either needs.
     """
     own = companion.parts or {name: companion}
-    backends = {}
+    backends: dict[str, dict[str, Any]] = {}
     for backend, rule in spec.backends.items():
         other = companion.backends.get(backend)
         if other is None:
@@ -156,8 +159,8 @@ def joined(spec: ModelSpec, companion: ModelSpec, name: str) -> ModelSpec:
                    parts={**spec.sessions, **own}, backends=backends)
 
 
-def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtime: Runtime,
-                  tier: Tier) -> tuple[list, ModelSpec | None, str | None]:
+def plan_attempts(tool: Tool, params: dict[str, Any], models: dict[str, ModelSpec], runtime: Runtime,
+                  tier: Tier) -> tuple[list[Attempt], ModelSpec | None, str | None]:
     """The (model, backend) attempts for a run with ``params`` (resolved), best first:
     with the companion model the run asks for, every try with it before any without.
 
@@ -175,7 +178,9 @@ def plan_attempts(tool: Tool, params: dict, models: dict[str, ModelSpec], runtim
     """
     usable = candidates(tool, params, models)
     companion, no_companion = companion_model(tool, params, models)
-    together = [joined(spec, companion, tool.companion.param) for spec in usable] if companion else []
+    together = []
+    if companion is not None and tool.companion is not None:  # a companion comes only from tool.companion
+        together = [joined(spec, companion, tool.companion.param) for spec in usable]
     attempts = [replace(attempt, companion=companion) if any(attempt.spec is spec for spec in together) else attempt
                 for attempt in (runtime.plan(together + usable, tier) if usable else [])]
     attempts.sort(key=lambda attempt: attempt.companion is None)  # a plan orders by backend first
@@ -189,7 +194,7 @@ GPU_LESS_TIERS = ("lite", "standard")
 EARLY_MAX_PIXELS = 50_000_000
 
 
-def early_start(tool: Tool, models: dict[str, ModelSpec]) -> dict | None:
+def early_start(tool: Tool, models: dict[str, ModelSpec]) -> dict[str, Any] | None:
     """What the page may load (and run) for ``tool`` before Python has started: the
     first attempt a run with the tool's defaults makes on every tier a device without a
     usable GPU gets, when those tiers agree on it.
@@ -208,13 +213,14 @@ def early_start(tool: Tool, models: dict[str, ModelSpec]) -> dict | None:
     defaults = tool.resolve({})
     if tool.run_model is None or (tool.companion and tool.companion.wanted(defaults)):
         return None
-    firsts = set()
+    firsts: set[tuple[str, str] | None] = set()
     for name in GPU_LESS_TIERS:
         attempts = plan(candidates(tool, defaults, models), Tier(name), None)
         firsts.add(next(((a.spec.id, a.backend) for a in attempts if not a.skip), None))
-    if len(firsts) != 1 or None in firsts:
+    first = firsts.pop() if len(firsts) == 1 else None
+    if first is None:
         return None
-    model, backend = firsts.pop()
+    model, backend = first
     deciding = {"model", "classical"} | {key for m in tool.models if m in models for key in models[m].params}
     if tool.companion:
         deciding.add(tool.companion.used_when[0])
@@ -233,7 +239,7 @@ def _companion_untried(companion: ModelSpec, tier: Tier) -> str:
 async def run_tool(
     tool: Tool,
     image: Decoded,
-    params: dict,
+    params: dict[str, Any],
     *,
     runtime: Runtime | None,
     models: dict[str, ModelSpec],
@@ -249,11 +255,11 @@ async def run_tool(
     tool : Tool
     image : Decoded
         The decoded input.
-    params : dict
+    params : dict[str, Any]
         User parameters, validated here (``classical`` and ``model`` included).
     runtime : Runtime or None
         The host's model runtime; ``None`` where no model can run.
-    models : dict
+    models : dict[str, Any]
         The manifest, ``{id: ModelSpec}``.
     tier : Tier
     watch : Stopwatch, optional
@@ -309,12 +315,13 @@ async def run_tool(
                 chain.append(f"{attempt.name} skipped: {attempt.skip}")
                 continue
             try:
-                output = await _run_model(tool, attempt, runtime, pixels, params, watch, progress or _no_progress)
+                output = await _run_model(tool.run_model, attempt, runtime, pixels, params, watch,
+                                          progress or _no_progress)
             except (ModelError, RuntimeFailure) as exc:
                 chain.append(f"{attempt.name} failed: {exc}")
                 continue
             reasons = [f"Fell back to {attempt.name}: {'; '.join(chain)}."] if chain else []
-            if companion_unplanned:
+            if companion is not None and companion_unplanned:
                 reasons.append(_companion_untried(companion, tier))
             elif no_companion:
                 reasons.append(no_companion)
@@ -337,8 +344,8 @@ async def run_tool(
             with watch.phase("packages"):
                 await load_packages(tool.classical_packages)
         with watch.phase("classical"):
-            output = tool.classical(pixels, params)
-            output = _as_output(await output if inspect.isawaitable(output) else output)
+            made = tool.classical(pixels, params)
+            output = _as_output(await made if inspect.isawaitable(made) else made)
     except ImportError as exc:
         raise ToolError(f"{reason} The classical fallback is not available here either ({exc}).") from exc
     if reason:

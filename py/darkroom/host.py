@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import imaging
 from .engine import Result, ToolError, run_tool
@@ -69,7 +70,7 @@ class Finished:
 async def run_file(
     tool: Tool,
     source: ImageFile,
-    given: dict,
+    given: dict[str, Any],
     *,
     runtime: Runtime | None,
     models: dict[str, ModelSpec],
@@ -87,7 +88,7 @@ async def run_file(
     tool : Tool
     source : ImageFile
         The photo.
-    given : dict
+    given : dict[str, Any]
         The tool's parameters as the user gave them (validated by the run).
     runtime, models, tier
         As ``engine.run_tool`` takes them.

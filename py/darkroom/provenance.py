@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 #: ``"model"``: a neural network made the result; ``"classical"``: an algorithm that is not AI.
 RunPath = Literal["model", "classical"]
@@ -41,7 +42,7 @@ class Provenance:
     output_size: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; sizes are ``[width, height]``."""
         return {**asdict(self), "label": self.label()}
 
@@ -53,7 +54,7 @@ class Provenance:
         adapter is a software renderer (swiftshader), not a GPU."``"""
         seconds = self.timings_ms.get("total", 0.0) / 1000
         if self.path == "model":
-            models = [self.model] + ([self.companion] if self.companion else [])
+            models = [name for name in (self.model, self.companion) if name]
             text = f"AI model{'s' if len(models) > 1 else ''} {' + '.join(models)} on {self.backend}, {seconds:.2f} s"
         else:
             how = f"{self.library} {self.method}" if self.method else self.library
@@ -75,7 +76,7 @@ class Stopwatch:
         self._start = time.perf_counter()
 
     @contextmanager
-    def phase(self, name: str):
+    def phase(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
             yield

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
+from numpy.typing import NDArray
 
 from .byom import Parts, Signature, UserFile, user_spec
 from .models import ModelError, ModelSpec, TensorSpec, sha256_file, store_user_model, verified_path
@@ -43,7 +43,8 @@ class Runtime(Protocol):
         """A ready session for ``spec`` on ``backend``; raises ``ModelError`` (unverified)
         or ``RuntimeFailure``."""
 
-    async def run(self, session: Session, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    async def run(self, session: Session, feeds: dict[str, NDArray[Any]],
+                  outputs: list[str]) -> dict[str, NDArray[Any]]:
         """Run once; arrays in, arrays out (float32, shapes as in the manifest)."""
 
     async def release(self, session: Session) -> None:
@@ -75,7 +76,7 @@ def read_signature(path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"{path.name} is not a model onnxruntime can load ({str(exc).splitlines()[0]})") from exc
 
-    def specs(args) -> tuple[TensorSpec, ...]:
+    def specs(args: list[Any]) -> tuple[TensorSpec, ...]:  # onnxruntime's NodeArg list
         return tuple(TensorSpec(a.name, tuple(d if isinstance(d, int) and d > 0 else 0 for d in a.shape),
                                 _ORT_DTYPES.get(a.type, a.type)) for a in args)
 
@@ -143,14 +144,15 @@ class CpuRuntime:
         self._sessions[spec.id] = session
         return session
 
-    async def run(self, session, feeds, outputs):
+    async def run(self, session: Session, feeds: dict[str, NDArray[Any]],
+                  outputs: list[str]) -> dict[str, NDArray[Any]]:
         try:
             values = session.handle.run(outputs, feeds)
         except Exception as exc:
             raise RuntimeFailure(f"onnxruntime failed running {session.model_id}: {exc}") from exc
         return dict(zip(outputs, values, strict=True))
 
-    async def release(self, session):
+    async def release(self, session: Session) -> None:
         self._sessions.pop(session.model_id, None)
 
     def take_notes(self) -> list[str]:

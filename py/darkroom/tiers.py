@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .models import ModelSpec
 
@@ -45,7 +46,7 @@ class Tier:
     gpu_features: frozenset[str] | None = None
     overridden: bool = False
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "reasons": list(self.reasons), "modelsAllowed": self.models_allowed,
                 "gpu": self.gpu_features is not None, "overridden": self.overridden}
 
@@ -75,7 +76,7 @@ class Attempt:
 DEFAULT = Tier("standard")
 
 
-def software_adapter(adapter: dict) -> str | None:
+def software_adapter(adapter: dict[str, Any]) -> str | None:
     """The name of a CPU-emulated WebGPU adapter, or None for real hardware."""
     if adapter.get("isFallbackAdapter"):
         return adapter.get("architecture") or adapter.get("description") or "a fallback adapter"
@@ -86,12 +87,12 @@ def software_adapter(adapter: dict) -> str | None:
     return None
 
 
-def decide(probe: dict) -> Tier:
+def decide(probe: dict[str, Any]) -> Tier:
     """Pick the tier for a device from ``bridge.js``'s probe report.
 
     Parameters
     ----------
-    probe : dict
+    probe : dict[str, Any]
         ``{"webgpu": {"available", "adapter": {...}, "features": [...], "limits": {...},
         "error"}, "deviceMemory", "hardwareConcurrency", "crossOriginIsolated",
         "wasm": {"simd", "threads"}}``; any part may be missing.
@@ -117,12 +118,12 @@ def decide(probe: dict) -> Tier:
             reasons.append(f"The WebGPU adapter is a software renderer ({software}), not a GPU.")
         else:
             usable_gpu = True
-    features = frozenset(gpu.get("features") or ()) if usable_gpu else None
+    features = frozenset(gpu.get("features") or ())
 
     if memory is not None and memory < MIN_MODEL_MEMORY_GB:
         reasons.append(f"The browser reports {memory:g} GB of memory; neural models could run out of it, "
                        "so the classical algorithms run instead.")
-        return Tier("lite", tuple(reasons), models_allowed=False, gpu_features=features)
+        return Tier("lite", tuple(reasons), models_allowed=False, gpu_features=features if usable_gpu else None)
 
     if usable_gpu:
         adapter = gpu.get("adapter") or {}
@@ -156,7 +157,7 @@ def override(recommended: Tier, name: str) -> Tier:
     return Tier(name, reasons, models_allowed=True, gpu_features=recommended.gpu_features, overridden=True)
 
 
-def running_tiers(backends: dict) -> list[str]:
+def running_tiers(backends: dict[str, Any]) -> list[str]:
     """The tiers, lightest first, that run a model with these manifest ``backends`` somewhere."""
     return [tier for tier in TIERS if any(tier in rule.get("tiers", ()) for rule in backends.values())]
 

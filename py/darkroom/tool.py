@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .byom import USER_PREFIX, Parts, Signature
 from .imaging import PNG, Encoding
+from .models import ModelSpec
 from .tensors import working_size
 from .tiers import running_tiers
 
@@ -25,7 +27,7 @@ GROUPS = ("Cut out & background", "Retouch", "Enhance", "Analyse", "Export")
 
 def rgb_of(colour: str) -> tuple[int, int, int]:
     """The 0..255 channels of a ``"#rrggbb"`` colour (a "color" parameter's value)."""
-    return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
 
 #: What a parameter holds; the CLI and the page pick their control by it.
@@ -89,7 +91,7 @@ class Param:
         shown = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else repr(value)
         raise ParamError(f"{self.name} must be {expected[self.kind]}, not {shown}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         described = {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
                      "choices": list(self.choices), "help": self.help}
         if self.kind == "number":
@@ -109,7 +111,7 @@ class Output:
     ----------
     pixels : ndarray
         uint8 (H, W), (H, W, 3) or (H, W, 4).
-    data : dict, optional
+    data : dict[str, Any], optional
         JSON-able findings (e.g. face boxes), returned next to the image.
     method : str, optional
         The algorithm that ran, in words, when a path chooses among several.
@@ -124,8 +126,8 @@ class Output:
         so the engine adds no note about tiles for the parts it was told of.
     """
 
-    pixels: np.ndarray
-    data: dict | None = None
+    pixels: NDArray[Any]
+    data: dict[str, Any] | None = None
     method: str | None = None
     notes: tuple[str, ...] = ()
     encoding: Encoding = PNG
@@ -136,11 +138,13 @@ class Output:
 Progress = Callable[[int, int], None]
 #: ``await infer(feeds)``: one run of the loaded model, ``{input: array} -> {output: array}``;
 #: a model in parts runs one of them: ``await infer(feeds, part="text")``.
-Infer = Callable[..., Awaitable[dict]]
-PathResult = np.ndarray | Output
+Infer = Callable[..., Awaitable[dict[str, Any]]]
+PathResult = NDArray[Any] | Output
+#: ``await run_model(spec, infer, pixels, params, progress)``: a tool's model path.
+ModelPath = Callable[[ModelSpec, Infer, NDArray[Any], dict[str, Any], Progress], Awaitable[PathResult]]
 
 
-def model_scale_notes(spec, pixels: np.ndarray, what: str) -> tuple[str, ...]:
+def model_scale_notes(spec: ModelSpec, pixels: NDArray[Any], what: str) -> tuple[str, ...]:
     """A label note for a single-pass model whose fixed input differs from the photo's
     size, e.g. ``("The mask was computed at 1024 × 1024 and scaled to 4000 × 3000.",)``;
     empty when the sizes match.
@@ -194,26 +198,28 @@ class Companion:
     used_when: tuple[str, tuple[str, ...]]
     models: tuple[str, ...] = ()
 
-    def wanted(self, params: dict) -> bool:
+    def wanted(self, params: dict[str, Any]) -> bool:
         """Whether a run with ``params`` (resolved) uses this companion."""
         name, values = self.used_when
         return params.get(name) in values
 
 
-def _user_models(signature: Signature | Parts) -> dict:
+def _user_models(signature: Signature | Parts) -> dict[str, Any]:
     """What the page's picker for a user's model says it needs, and the tiers that run it."""
     return {"needs": signature.describe(), "parts": list(signature.part_names),
             "tiers": running_tiers(signature.backends)}
 
 
-def single_pass(prepare: Callable[..., dict], finish: Callable[..., PathResult]):
+def single_pass(prepare: Callable[..., dict[str, NDArray[Any]]],
+                finish: Callable[..., PathResult]) -> ModelPath:
     """A model path that runs the network once: ``prepare`` -> infer -> ``finish``.
 
     ``prepare(spec, pixels, params)`` returns the feeds; ``finish(spec, outputs, pixels,
     params)`` the result.
     """
 
-    async def run_model(spec, infer: Infer, pixels: np.ndarray, params: dict, progress: Progress) -> PathResult:
+    async def run_model(spec: ModelSpec, infer: Infer, pixels: NDArray[Any], params: dict[str, Any],
+                        progress: Progress) -> PathResult:
         outputs = await infer(prepare(spec, pixels, params))
         progress(1, 1)
         return finish(spec, outputs, pixels, params)
@@ -264,12 +270,12 @@ class Tool:
     description: str
     params: tuple[Param, ...]
     models: tuple[str, ...]
-    classical: Callable[[np.ndarray, dict], PathResult]
+    classical: Callable[[NDArray[Any], dict[str, Any]], PathResult | Awaitable[PathResult]]
     group: str
-    run_model: Callable[..., Awaitable[PathResult]] | None = None
+    run_model: ModelPath | None = None
     classical_packages: tuple[str, ...] = ("scipy", "scikit-image")
     model_packages: tuple[str, ...] = ()
-    check: Callable[[np.ndarray, dict], None] | None = None
+    check: Callable[[NDArray[Any], dict[str, Any]], None] | None = None
     signature: Signature | Parts | None = None
     library: str = "scikit-image"
     rerun_on_change: bool = False
@@ -296,7 +302,7 @@ class Tool:
     def all_params(self) -> tuple[Param, ...]:
         return self.params + self.engine_params
 
-    def resolve(self, given: dict) -> dict:
+    def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in and every value validated; raises ``ParamError``."""
         known = {p.name: p for p in self.all_params()}
         unknown = sorted(set(given) - set(known))
@@ -315,8 +321,9 @@ class Tool:
             return self.signature
         return self.companion.signature if self.companion and self.companion.param == param else None
 
-    def to_dict(self) -> dict:
-        slots = {p.name: _user_models(self.user_signature(p.name)) for p in self.user_model_params()}
+    def to_dict(self) -> dict[str, Any]:
+        slots = {p.name: _user_models(signature) for p in self.user_model_params()
+                 if (signature := self.user_signature(p.name)) is not None}
         return {"id": self.id, "title": self.title, "description": self.description,
                 "group": self.group, "rerun_on_change": self.rerun_on_change,
                 "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
