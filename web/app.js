@@ -6,9 +6,9 @@ import { loadSaved } from "./saved.js";
 import { installApi } from "./page/api.js";
 import { built } from "./page/build_info.js";
 import { wireInstall } from "./page/install.js";
-import { call, ready } from "./page/python.js";
+import { ready } from "./page/python.js";
 import { wireShortcuts } from "./page/run.js";
-import { lastTool, savedUserModels } from "./page/settings.js";
+import { lastTool } from "./page/settings.js";
 import { state } from "./page/state.js";
 import { failed, hideProgress, setStatus } from "./page/status.js";
 import { wireStorage } from "./page/storage.js";
@@ -52,8 +52,6 @@ ready.then((hello) => {
   setStatus(`Ready in ${(hello.timings.totalMs / 1000).toFixed(1)} s · tier ${hello.tier.name}`);
   wireTier(hello, warm).catch(failed("show the tiers")); // warm: fetch what the new tier runs
   wireStorage().catch(failed("set up its storage"));
-  const userModels = savedUserModels();
-  if (userModels.length) call("registerUserModels", { models: userModels }).catch(failed("register your own models"));
 }, (err) => {
   state.booting = false;
   setStatus("Failed to start");

@@ -78,3 +78,32 @@ def test_a_model_with_the_wrong_interface_is_refused(app, tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"definitely not protobuf")
     assert add_model(page, junk).startswith("This file is not a model onnxruntime-web can load")
+
+
+def test_users_model_still_runs_after_the_worker_restarts(browser, site, tmp_path):
+    """A worker that dies is replaced by a fresh one, which must be told the user's
+    models again: the one picked before the crash runs on the retry."""
+    model = tmp_path / "mine.onnx"
+    brightness_mask_model(model, side=None)
+    model_id = f"user:mine@{models.sha256_file(model)[:12]}"
+    context = browser.new_context()
+    try:
+        page, log = open_app(context, site)
+        add_model(page, model)
+        page.get_by_test_id("file-input").set_input_files(str(photo_file(tmp_path)))
+        assert run_mask(page)[0]["model"] == model_id
+
+        page.evaluate(f"window.darkroom.injectFault('crash', {model_id!r})")
+        page.get_by_test_id("run").click()
+        page.get_by_test_id("retry").wait_for(state="visible")
+        assert "The processing worker stopped" in page.get_by_test_id("error").inner_text()
+        page.evaluate("document.querySelector('.result').hidden = true")  # the result from before the crash
+        page.get_by_test_id("retry").click()
+        page.wait_for_function("() => document.querySelector('[data-testid=error]').hidden")
+        assert page.wait_for_function(RUN_ENDED).json_value() == "ok"
+        provenance = json.loads(page.get_by_test_id("provenance").get_attribute("data-provenance"))
+        assert (provenance["model"], provenance["path"]) == (model_id, "model")
+        # The crash itself reached the console; that one was provoked on purpose.
+        assert not [e for e in log.errors if "injected crash" not in e], log.errors
+    finally:
+        context.close()

@@ -1,6 +1,7 @@
 // The Python worker (worker.js), from the page: started once the service worker controls
 // the page, restarted when it dies, and called with call(op, args).
 import { WorkerCalls } from "../rpc.js";
+import { savedUserModels } from "./settings.js";
 import { failed, setStatus, showProgress } from "./status.js";
 
 // The service worker must control the page before the Python worker starts: then all
@@ -24,12 +25,20 @@ async function controlledByServiceWorker() {
 
 const calls = new WorkerCalls(showProgress);
 
+// A new worker knows none of the user's own models: each is told of them first, so that
+// any run it is asked for (a retry after a crash, one sent before Python is ready) finds them.
+function registerUserModels() {
+  const models = savedUserModels();
+  if (models.length) calls.call("registerUserModels", { models }).catch(failed("register your own models"));
+}
+
 // If the worker dies (a crash in WebAssembly, out of memory), the calls it owed fail
 // with a clear message and a fresh worker starts at once: the photo and the results
 // live on this page, so nothing is lost and the user can simply run again.
 function startWorker() {
   const worker = new Worker(new URL("../worker.js", import.meta.url), { type: "module" });
   calls.connect(worker);
+  registerUserModels();
   worker.onerror = (event) => {
     event.preventDefault();
     worker.terminate();
