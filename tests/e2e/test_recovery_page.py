@@ -171,7 +171,8 @@ FAIL_CALLS = """(op) => {
 }"""
 
 # One of the user's own models, as the page keeps it: registered with the worker at start.
-SAVED_MODEL = [{"tool": "remove-background", "slot": "model", "id": "user:mine@0123456789ab", "name": "mine.onnx", "files": []}]
+SAVED_MODEL = [{"tool": "remove-background", "slot": "model", "id": "user:mine@0123456789ab", "name": "mine.onnx",
+                "files": []}]
 
 
 def delete_a_model(page) -> None:
@@ -199,7 +200,9 @@ def test_a_failed_call_is_reported_not_left_unhandled(browser, site, op, action,
         page, log = open_app(context, site)
         if action:
             action(page)
-        page.wait_for_function("() => window.unhandledRejections.length || !document.querySelector('[data-testid=error]').hidden")
+        # Either way, this ends once the failure is out: unhandled, or said.
+        page.wait_for_function("() => window.unhandledRejections.length"
+                               " || !document.querySelector('[data-testid=error]').hidden")
         assert page.evaluate("window.unhandledRejections") == []
         assert page.get_by_test_id("error").inner_text().startswith(message)
         assert run_hook(page, PHOTO, {}, tool="find-faces")["provenance"]["path"] == "model"
