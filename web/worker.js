@@ -160,17 +160,17 @@ const handlers = {
   // tool, stored; or {error}.
   async addUserModel({ tool, slot = "model", blobs }) {
     const { darkroom } = await booted;
-    const files = [];
+    const files = []; // {file: what Python and the page are told of it, bytes}
     for (const blob of blobs) {
       const bytes = new Uint8Array(await blob.arrayBuffer());
       const found = await bridge.inspectModel(bytes);
       if (found.error) return { error: blobs.length > 1 ? `${blob.name}: ${found.error}` : found.error };
-      files.push({ name: blob.name, sha256: found.sha256, size: bytes.byteLength, found, bytes });
+      files.push({ file: { name: blob.name, sha256: found.sha256, size: bytes.byteLength, found }, bytes });
     }
-    const described = files.map(({ bytes, ...file }) => file);
+    const described = files.map(({ file }) => file);
     const added = JSON.parse(darkroom.register_user_model(tool, JSON.stringify(described), slot));
     if (added.error) return { error: added.error };
-    for (const file of files) await bridge.storeModel({ name: `user-${file.sha256}.onnx`, sha256: file.sha256 }, file.bytes);
+    for (const { file, bytes } of files) await bridge.storeModel({ name: `user-${file.sha256}.onnx`, sha256: file.sha256 }, bytes);
     return { ...added, tool, slot, files: described };
   },
   // User models added on earlier visits (their files are in the model cache).
