@@ -481,7 +481,8 @@ def _measure_shapes(raw, shapes_json):
         values = session.run(wanted, feed) if wanted else []
     except Exception as exc:  # onnxruntime raises its own exception types
         raise RecipeError(f"onnxruntime could not run the converted model: {exc}") from exc
-    shapes_json.write_text(json.dumps({name: list(v.shape) for name, v in zip(wanted, values)}, sort_keys=True))
+    shapes = {name: list(v.shape) for name, v in zip(wanted, values, strict=True)}
+    shapes_json.write_text(json.dumps(shapes, sort_keys=True))
 
 
 def _normalise(python, raw, onnx_out):

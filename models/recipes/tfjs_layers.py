@@ -247,7 +247,7 @@ def _activation(graph: _Graph, layer: str, name: str, x: _Tensor, out: str) -> _
 def _same_pads(kernel: tuple[int, int]) -> list[int]:
     """ONNX pads for Keras ``same``: TF puts the odd pixel of an even kernel at the end."""
     begin = [(k - 1) // 2 for k in kernel]
-    end = [(k - 1) - b for k, b in zip(kernel, begin)]
+    end = [(k - 1) - b for k, b in zip(kernel, begin, strict=True)]
     return begin + end
 
 

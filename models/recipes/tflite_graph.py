@@ -302,7 +302,7 @@ class _Converter:
         names = self.output_names or [self.tensor_name(i) for i in outputs]
         self.used_names.add("input")
         self.graph_output_names = {}
-        for index, name in zip(outputs, names):
+        for index, name in zip(outputs, names, strict=True):
             self.graph_output_names[index] = _clean(name)
             self.used_names.add(_clean(name))
 
