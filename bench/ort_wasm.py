@@ -124,7 +124,8 @@ def variant_specs(variants: list[str]) -> dict[str, models.ModelSpec]:
     specs = {v: manifest["isnet-fp16" if v == "fp32" else f"isnet-{v}"] for v in variants}
     for spec in specs.values():
         if not tensors.takes_pixels(spec):
-            raise SystemExit(f"{spec.id} does not take a photo's pixels ([1, H, W, 3] uint8); this benchmark feeds them")
+            raise SystemExit(f"{spec.id} does not take a photo's pixels ([1, H, W, 3] uint8);"
+                             " this benchmark feeds them")
     if len({(s.inputs[0].name, s.outputs[0].name) for s in specs.values()}) > 1:
         raise SystemExit("the variants' input or output names differ; the probe feeds them all the same")
     return specs
@@ -202,7 +203,7 @@ def main() -> None:
             page = browser.new_page()
             page.set_default_timeout(1_800_000)
             console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
+            page.on("console", lambda message, lines=console: lines.append(message.text))
             page.goto(f"http://127.0.0.1:{server.server_address[1]}/?threads={threads}")
             page.wait_for_function("() => window.probeReady === true")  # a function: the CSP forbids eval
             if not page.evaluate("self.crossOriginIsolated"):
@@ -211,7 +212,8 @@ def main() -> None:
                                     [variants, args.runs, args.profile, feed])
             for variant, r in results.items():
                 rows.append([variant, threads, f"{r['createMs'] / 1000:.2f}", f"{r['firstRunMs'] / 1000:.2f}",
-                             f"{statistics.median(r['runsMs']) / 1000:.2f}", " ".join(f"{m / 1000:.2f}" for m in r["runsMs"])])
+                             f"{statistics.median(r['runsMs']) / 1000:.2f}",
+                             " ".join(f"{m / 1000:.2f}" for m in r["runsMs"])])
             for variant, ops in op_profiles(console).items():
                 total = sum(ms for _, ms in ops.values())
                 print(f"{variant}, {threads} threads: onnxruntime kernel time {total / 1000:.2f} s in the last run")
@@ -221,9 +223,9 @@ def main() -> None:
         browser.close()
         server.shutdown()
     header = ["variant", "threads", "session s", "first run s", "median run s", "runs s"]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for row in [header, ["-" * w for w in widths], *rows]:
-        print(" | ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+        print(" | ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ and has settled (3 s; 5 s for the real app), the PSS of the renderer process(es)
 appeared for it is read 3 times 0.5 s apart and the median kept (with ``--repeats N``,
 the median over N contexts). Each context also gets a renderer for Chromium's own UI
 (``--top-chrome-webui``, 40-80 MB): not the page's, so shown apart and not counted
-(bench/vs_imgly/run.py's ``renderers()`` counts it for both pages). Layers 1-7 are test pages written to a temporary folder
-and served at /bench/ by the same server as dist/ (same origin, same COOP/COEP and CSP),
-so they load dist/'s own files exactly as the app does:
+(bench/vs_imgly/run.py's ``renderers()`` counts it for both pages). Layers 1-7 are test
+pages written to a temporary folder and served at /bench/ by the same server as dist/
+(same origin, same COOP/COEP and CSP), so they load dist/'s own files exactly as the
+app does:
 
 1. blank page: a tiny HTML page of that origin, no scripts.
 2. + Pyodide: a module worker that imports pyodide/pyodide.mjs and runs ``loadPyodide``,
@@ -43,7 +44,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -214,7 +214,7 @@ def median_pss(*groups: set[int], readings: int = 3, gap_s: float = 0.5) -> list
         if i:
             time.sleep(gap_s)
         values.append([sum(pss_mb(pid) for pid in group) for group in groups])
-    return [statistics.median(column) for column in zip(*values)]
+    return [statistics.median(column) for column in zip(*values, strict=True)]
 
 
 UA_MEMORY = """async () => {
@@ -295,7 +295,7 @@ def describe(layer: Layer, runs: list[dict], packages: list[str]) -> str:
 def report(results: list[list[dict]], packages: list[str]) -> None:
     pss = [statistics.median(r["pss_mb"] for r in runs) for runs in results]
     rows = []
-    for i, (layer, runs) in enumerate(zip(LAYERS, results)):
+    for i, (layer, runs) in enumerate(zip(LAYERS, results, strict=True)):
         added = f"{pss[i] - pss[layer.on - 1]:+.0f}" if layer.on else "-"
         spread = " / ".join(f"{r['pss_mb']:.0f}" for r in runs) if len(runs) > 1 else ""
         rows.append([str(i + 1), describe(layer, runs, packages), f"{pss[i]:.0f}" + (f" ({spread})" if spread else ""),

@@ -198,7 +198,7 @@ def shapes_from_runtime(model: onnx.ModelProto, names: list[str], types: dict[st
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(exposed.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return {n: tuple(v.shape) for n, v in zip(names, session.run(names, feeds))}
+    return {n: tuple(v.shape) for n, v in zip(names, session.run(names, feeds), strict=True)}
 
 
 def node_flops(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> tuple[str, float] | None:
@@ -375,8 +375,9 @@ def print_count(spec: models.ModelSpec, count: Count) -> None:
     unit = "Gops" if count.integer else "GFLOP"
     print(f"\n{spec.id}: {count.nodes} nodes; node order in file: "
           f"{'not topological (sorted before shape inference)' if count.reordered else 'topological'}")
-    print(f"  nodes with unknown output shape after onnx shape inference: {count.unknown_after_inference}"
-          + (f" ({count.resolved_by_runtime} resolved by running onnxruntime)" if count.unknown_after_inference else ""))
+    resolved = (f" ({count.resolved_by_runtime} resolved by running onnxruntime)"
+                if count.unknown_after_inference else "")
+    print(f"  nodes with unknown output shape after onnx shape inference: {count.unknown_after_inference}{resolved}")
     print("  op types: " + ", ".join(f"{op} {n}" for op, n in count.node_types.most_common()))
     print(f"  MAC-heavy: {count.mac_total / 1e9:.1f} {unit}   elementwise: {count.elementwise_total / 1e9:.2f} GFLOP   "
           f"total: {count.total / 1e9:.1f} G")
@@ -464,7 +465,7 @@ def main() -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print(f"\nroofline (G = GFLOP, or Gop for integer convs; best probe: {best_name})")
     for line in [header, *rows]:
-        print(" | ".join(cell.ljust(w) for cell, w in zip(line, widths)))
+        print(" | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
 
 
 if __name__ == "__main__":

@@ -184,7 +184,8 @@ def bench_cli(jpeg: bytes) -> dict:
         source, target = Path(tmp) / "in.jpg", Path(tmp) / "out.png"
         source.write_bytes(jpeg)
         started = time.perf_counter()
-        out = subprocess.run([str(ROOT / ".venv" / "bin" / "darkroom"), "remove-background", str(source), str(target), "--json"],
+        darkroom = ROOT / ".venv" / "bin" / "darkroom"
+        out = subprocess.run([str(darkroom), "remove-background", str(source), str(target), "--json"],
                              check=True, capture_output=True, text=True)
         wall = (time.perf_counter() - started) * 1000
     provenance = json.loads(out.stdout.strip().splitlines()[-1])
@@ -211,7 +212,8 @@ def main() -> None:
     server.shutdown()
 
     print(f"\nbackground removal, median of {args.runs} warm runs (cold = first run, with model download + session)")
-    header = ("photo", "boot s", "pyodide s", "model", "load s", "cold s", "decode s", "infer s", "warm s", "peak MB", "CLI model", "CLI infer s", "CLI wall s")
+    header = ("photo", "boot s", "pyodide s", "model", "load s", "cold s", "decode s", "infer s", "warm s", "peak MB",
+              "CLI model", "CLI infer s", "CLI wall s")
     print(" | ".join(header))
     for name, page, cli in rows:
         print(" | ".join([

@@ -129,7 +129,8 @@ def bench_cli(tool: str, params: dict, jpeg: bytes) -> dict:
         source, target = Path(tmp) / "in.jpg", Path(tmp) / f"out{suffix}"
         source.write_bytes(jpeg)
         started = time.perf_counter()
-        out = subprocess.run([str(ROOT / ".venv" / "bin" / "darkroom"), tool, str(source), str(target), "--json", *flags],
+        darkroom = ROOT / ".venv" / "bin" / "darkroom"
+        out = subprocess.run([str(darkroom), tool, str(source), str(target), "--json", *flags],
                              check=True, capture_output=True, text=True)
         wall = time.perf_counter() - started
     provenance = json.loads(out.stdout.strip().splitlines()[-1])
@@ -164,7 +165,10 @@ def main() -> None:
             for size_name in args.sizes.split(","):
                 jpeg, sized = photo(case, SIZES[size_name]), with_masks(params, SIZES[size_name])
                 p = bench_page(page, tool, sized, jpeg)
-                c = {"what": "-", "wall_s": float("nan"), "phases": "-"} if args.no_cli else bench_cli(tool, sized, jpeg)
+                if args.no_cli:
+                    c = {"what": "-", "wall_s": float("nan"), "phases": "-"}
+                else:
+                    c = bench_cli(tool, sized, jpeg)
                 print(f"{case} | {size_name} | {p['what']} | {p['wall_s']:.2f} | {p['phases']} | {p['peak_mb']:.0f} | "
                       f"{c['what']} | {c['wall_s']:.2f} | {c['phases']}", flush=True)
         browser.close()

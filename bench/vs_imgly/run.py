@@ -317,7 +317,7 @@ class Side:
         self.page.wait_for_function("() => window.__firstResult !== undefined", polling=100)
         return {**self.page.evaluate("() => window.__firstResult"), "boot": self.hello.get("timings")}
 
-    def measure_idle(self, other: "Side") -> None:
+    def measure_idle(self, other: Side) -> None:
         """The page's memory at rest, booted and holding the photo, before any run."""
         with PageMemory(self.renderers, other.renderers) as memory:
             self.page.wait_for_timeout(1000)
@@ -326,7 +326,7 @@ class Side:
     def set_photo(self, jpeg: bytes) -> None:
         self.page.evaluate(SET_PHOTO, [base64.b64encode(jpeg).decode()])
 
-    def run(self, other: "Side", want_mask: bool = False, sample_memory: bool = True) -> dict:
+    def run(self, other: Side, want_mask: bool = False, sample_memory: bool = True) -> dict:
         memory = PageMemory(self.renderers, other.renderers) if sample_memory else None
         with memory or contextlib.nullcontext():
             reply = self.page.evaluate(self.run_js, [self.params, want_mask])
@@ -464,9 +464,9 @@ def what_ours_ran(result: dict) -> str:
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     """A Markdown table, its columns padded to their widest cell."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     for row in [header, ["-" * w for w in widths], *rows]:
-        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)) + " |")
 
 
 def compared(measure: str, ours, imgly, fmt, unit: str) -> list[str]:
@@ -487,7 +487,8 @@ def summary_rows(first: dict | None, results: list[dict], runs: int) -> list[lis
         for kind in ("cold", "warm"):
             rows.append(compared(f"page open → first mask, {kind}, median of {len(first['ours'][kind])}"
                                  f" (1 MP, {first['variant']})",
-                                 first["ours"][f"{kind}_median_ms"], first["imgly"][f"{kind}_median_ms"], seconds, " s"))
+                                 first["ours"][f"{kind}_median_ms"], first["imgly"][f"{kind}_median_ms"],
+                                 seconds, " s"))
     for r in results:
         rows.append(compared(f"later runs, {megapixels(r['size'])} {r['variant']}, median of {runs}",
                              r["ours"]["warm_median_ms"], r["imgly"]["warm_median_ms"], seconds, " s"))
@@ -570,7 +571,8 @@ def report_runs(results: list[dict], runs: int) -> None:
     print("\ndetails")
     for r in results:
         o, i = r["ours"], r["imgly"]
-        print(f"- {r['size']} {r['variant']} ({r['pixels'][0]}x{r['pixels'][1]}, JPEG {r['jpeg_bytes'] / 1024:.0f} KiB)")
+        print(f"- {r['size']} {r['variant']} ({r['pixels'][0]}x{r['pixels'][1]},"
+              f" JPEG {r['jpeg_bytes'] / 1024:.0f} KiB)")
         print(f"  ours:  ran {what_ours_ran(r)}; Pyodide boot {seconds(r['boot_ms'])} s (not in cold);"
               f" cold phases {fmt_phases(o['cold'].get('provenance', {}).get('timings_ms', {}))};"
               f" warm phases {fmt_phases(o['warm_phases_ms'])}; warm runs {fmt_runs(o['warm_wall_ms'])}")
@@ -578,7 +580,8 @@ def report_runs(results: list[dict], runs: int) -> None:
         our_threads = (r["ours_probe"] or {}).get("wasm", {}).get("numThreads")
         ran = "ERROR: " + ic["error"] if "error" in ic else (
             f"{ic['model']}@{ic['backend']} (onnxruntime-web {ic['ort']['version']}, {ic['ort']['numThreads']} threads"
-            f" (ours {our_threads}), proxy worker {ic['ort']['proxy']}, crossOriginIsolated {ic['crossOriginIsolated']})")
+            f" (ours {our_threads}), proxy worker {ic['ort']['proxy']},"
+            f" crossOriginIsolated {ic['crossOriginIsolated']})")
         print(f"  imgly: ran {ran}; cold phases {fmt_phases(ic.get('timings', {}))};"
               f" warm phases {fmt_phases(i['warm_phases_ms'])}; warm runs {fmt_runs(i['warm_wall_ms'])}")
         for name, side in (("ours", o), ("imgly", i)):
@@ -590,7 +593,8 @@ def report_runs(results: list[dict], runs: int) -> None:
                   f" measureUserAgentSpecificMemory {fmt_mb(side['ua_memory_mb'])} after the runs")
         if "agreement" in r:
             a = r["agreement"]
-            extra = (f", mean |alpha difference| {a['mae']:.4f}, foreground ours {a['fg_ours']:.3f} imgly {a['fg_imgly']:.3f}"
+            extra = (f", mean |alpha difference| {a['mae']:.4f},"
+                     f" foreground ours {a['fg_ours']:.3f} imgly {a['fg_imgly']:.3f}"
                      if "fg_ours" in a else "")
             print(f"  masks: {a['shapes']}; IoU at 0.5 {a['iou']:.4f}{extra}")
         for name, side in (("ours", o), ("imgly", i)):
