@@ -17,9 +17,9 @@ import io
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -289,7 +289,8 @@ CASES: tuple[Case, ...] = (
     Case("rgb-16bit-png", "deep.png",
          lambda: sixteen_bit_png(photo().astype(np.uint16) * 257, 2), "result", "16-bit"),
     Case("rgba-16bit-png", "deep-alpha.png",
-         lambda: sixteen_bit_png(np.dstack([photo(), np.full(photo().shape[:2], 200, np.uint8)]).astype(np.uint16) * 257, 6),
+         lambda: sixteen_bit_png(
+             np.dstack([photo(), np.full(photo().shape[:2], 200, np.uint8)]).astype(np.uint16) * 257, 6),
          "result", "16-bit"),
     Case("grey-16bit-png", "deep-grey.png", lambda: sixteen_bit_png(photo()[..., :1].astype(np.uint16) * 257, 0),
          "result", "16-bit"),

@@ -62,9 +62,11 @@ def constant_fill_model(path, colour=(0.2, 0.6, 0.9), *, side: int | None = 512,
              helper.make_node("Cast", ["levels"], ["output"], to=elem)]
     graph = helper.make_graph(
         nodes, "constant-fill",
-        [helper.make_tensor_value_info("image", elem, [1, 3, *dims]), helper.make_tensor_value_info("mask", elem, [1, 1, *dims])],
+        [helper.make_tensor_value_info("image", elem, [1, 3, *dims]),
+         helper.make_tensor_value_info("mask", elem, [1, 1, *dims])],
         [helper.make_tensor_value_info("output", elem, [1, 3, *dims])],
-        [numpy_helper.from_array(np.array(1, np.float32), "one"), numpy_helper.from_array(np.array(255, np.float32), "full"),
+        [numpy_helper.from_array(np.array(1, np.float32), "one"),
+         numpy_helper.from_array(np.array(255, np.float32), "full"),
          numpy_helper.from_array(np.asarray(colour, np.float32).reshape(1, 3, 1, 1), "colour")])
     _save(graph, path)
 
@@ -118,7 +120,8 @@ def vertical_depth_model(path) -> None:
     graph = helper.make_graph(
         [helper.make_node("ReduceMean", ["input"], ["grey"], axes=[1], keepdims=0),
          helper.make_node("Shape", ["grey"], ["shape"]),
-         helper.make_node("ConstantOfShape", ["shape"], ["ones"], value=numpy_helper.from_array(np.ones(1, np.float32))),
+         helper.make_node("ConstantOfShape", ["shape"], ["ones"],
+                          value=numpy_helper.from_array(np.ones(1, np.float32))),
          helper.make_node("CumSum", ["ones", "axis"], ["depth"])],
         "depth", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "H", "W"])],
         [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, "H", "W"])],
@@ -138,11 +141,15 @@ def clip_standin_models(vision_path, text_path, table, *, projection=None, text_
       ``text_batch=1`` fixes the batch to 1, as some exports do.
     """
     table = np.asarray(table, np.float32)
-    projection = np.eye(3, table.shape[1], dtype=np.float32) if projection is None else np.asarray(projection, np.float32)
+    if projection is None:
+        projection = np.eye(3, table.shape[1], dtype=np.float32)
+    else:
+        projection = np.asarray(projection, np.float32)
     vision = helper.make_graph(
         [helper.make_node("ReduceMean", ["pixel_values"], ["means"], axes=[2, 3], keepdims=0),
          helper.make_node("MatMul", ["means", "projection"], ["image_embeds"])], "clip-vision",
-        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch_size", "num_channels", "height", "width"])],
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT,
+                                       ["batch_size", "num_channels", "height", "width"])],
         [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch_size", projection.shape[1]])],
         [numpy_helper.from_array(projection, "projection")])
     _save(vision, vision_path)
@@ -242,8 +249,10 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
          helper.make_node("Mul", ["column", "weights"], ["phase"]),
          helper.make_node("Sin", ["phase"], ["last_hidden_state"])], "sd-text",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT32, ["batch_size", "sequence_length"])],
-        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch_size", "sequence_length", 1024])],
-        [numpy_helper.from_array(SD_TOKEN_WEIGHTS, "weights"), numpy_helper.from_array(np.array([2], np.int64), "last_axis")])
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
+                                       ["batch_size", "sequence_length", 1024])],
+        [numpy_helper.from_array(SD_TOKEN_WEIGHTS, "weights"),
+         numpy_helper.from_array(np.array([2], np.int64), "last_axis")])
     _save(edges(text), text_path)
     input_scale = np.float32((SD_SIGMA ** 2 + 1) ** 0.5)
     latent_dims = ["batch_size", "num_channels", "height", "width"]
@@ -261,7 +270,8 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
          helper.make_node("Div", ["scaled_noise", "sigma"], ["out_sample"])], "sd-unet",
         [helper.make_tensor_value_info("sample", TensorProto.FLOAT, latent_dims),
          helper.make_tensor_value_info("timestep", timestep_dtype, [1]),
-         helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT, ["batch_size", "sequence_length", 1024])],
+         helper.make_tensor_value_info("encoder_hidden_states", TensorProto.FLOAT,
+                                       ["batch_size", "sequence_length", 1024])],
         [helper.make_tensor_value_info("out_sample", TensorProto.FLOAT, latent_dims)],
         [numpy_helper.from_array(SD_PROJECTION, "projection"),
          numpy_helper.from_array(np.array([1, 4, 1, 1], np.int64), "channel_shape"),
@@ -278,7 +288,8 @@ def sd_turbo_standin_models(text_path, unet_path, vae_path, *, timestep_dtype=Te
         [helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT,
                                        ["batch_size", "num_channels_latent", "height_latent", "width_latent"])],
         [helper.make_tensor_value_info("sample", TensorProto.FLOAT, ["batch_size", 3, "height", "width"])],
-        [numpy_helper.from_array(np.array([0], np.int64), "start"), numpy_helper.from_array(np.array([3], np.int64), "stop"),
+        [numpy_helper.from_array(np.array([0], np.int64), "start"),
+         numpy_helper.from_array(np.array([3], np.int64), "stop"),
          numpy_helper.from_array(np.array([1], np.int64), "axis"),
          numpy_helper.from_array(np.array(SD_VAE_SCALING, np.float32), "scaling"),
          numpy_helper.from_array(np.array([1, 1, 8, 8], np.float32), "scales")])

@@ -152,7 +152,8 @@ def make_faulty_server(root):
 def add_model(page, path) -> str:
     """Picks ``path`` as the user's model; returns the checker's report once it is in."""
     page.get_by_test_id("model-file").set_input_files(str(path))
-    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]').textContent.startsWith('Checking')")
+    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]')"
+                           ".textContent.startsWith('Checking')")
     return page.get_by_test_id("model-file-report").inner_text()
 
 

@@ -39,7 +39,8 @@ FIRST_RUN = """(() => {
   window.__statuses = [];
   document.addEventListener('DOMContentLoaded', () => {
     const status = document.querySelector('[data-testid=status]');
-    new MutationObserver(() => window.__statuses.push(status.textContent)).observe(status, {childList: true, characterData: true, subtree: true});
+    new MutationObserver(() => window.__statuses.push(status.textContent))
+      .observe(status, {childList: true, characterData: true, subtree: true});
   });
 })()"""
 

@@ -78,7 +78,8 @@ def test_storage_panel_lists_deletes_and_prunes_models(app, cat_photo):
     # A file the current manifest no longer lists (an older release's) is dropped at boot,
     # and the deleted model is downloaded (and verified) again by the next visit.
     page.evaluate("""async () => (await caches.open('darkroom-models-v1'))
-        .put('./models/isnet-old.onnx?sha256=' + '0'.repeat(64), new Response('old', {headers: {'content-length': '3'}}))""")
+        .put('./models/isnet-old.onnx?sha256=' + '0'.repeat(64),
+             new Response('old', {headers: {'content-length': '3'}}))""")
     page.reload()
     page.evaluate("window.darkroom.ready")
     page.get_by_text("Storage", exact=True).click()

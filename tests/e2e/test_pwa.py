@@ -1,6 +1,7 @@
 """The app as an installable, locked-down web app."""
 
 import pytest
+
 from pagekit import CHROMIUM, CHROMIUM_ARGS, open_app
 
 pytestmark = pytest.mark.e2e

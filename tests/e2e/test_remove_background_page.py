@@ -99,7 +99,9 @@ def product_shot() -> bytes:
     subject = ((yy - 170) / 110.0) ** 2 + ((xx - 230) / 150.0) ** 2 <= 1
     shadow = ndi.gaussian_filter((((yy - 250) / 60.0) ** 2 + ((xx - 300) / 170.0) ** 2 <= 1).astype(float), 12)
     backdrop = 0.96 * (1 - 0.35 * shadow / shadow.max())[..., None] * np.ones(3)
-    texture = np.stack([0.6 + 0.3 * np.sin(xx / 7.0), 0.2 + 0.1 * rng.random(xx.shape), 0.3 + 0.2 * np.cos(yy / 5.0)], -1)
+    texture = np.stack([0.6 + 0.3 * np.sin(xx / 7.0),
+                        0.2 + 0.1 * rng.random(xx.shape),
+                        0.3 + 0.2 * np.cos(yy / 5.0)], -1)
     pixels = np.where(subject[..., None], texture, backdrop)
     return imaging.encode_png(np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
 

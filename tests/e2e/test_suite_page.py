@@ -229,7 +229,8 @@ def test_convert_in_the_page_writes_the_chosen_format_and_shows_its_size(app, tm
 
     # With a result shown, a new setting runs again by itself: the size follows the slider.
     page.get_by_test_id("param-quality").fill("10")
-    page.wait_for_function("() => document.querySelector('[data-testid=provenance]').textContent.includes('quality 10')")
+    page.wait_for_function("() => document.querySelector('[data-testid=provenance]')"
+                           ".textContent.includes('quality 10')")
     smaller = base64.b64decode(page.evaluate(READ_RESULT))
     assert len(smaller) < 0.6 * len(written)
     assert page.get_by_test_id("result-size").text_content() != size

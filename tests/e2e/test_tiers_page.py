@@ -51,7 +51,8 @@ def test_forced_pro_runs_isnet_on_webgpu_and_agrees_with_wasm(app, site, astrona
 def test_tier_choice_is_remembered_and_flagged(app):
     page, _ = app
     page.get_by_test_id("tier-select").select_option("standard")
-    page.wait_for_function("() => document.querySelector('[data-testid=tier-reasons]').textContent.startsWith('standard')")
+    page.wait_for_function("() => document.querySelector('[data-testid=tier-reasons]')"
+                           ".textContent.startsWith('standard')")
     assert "chosen by you" in page.get_by_test_id("tier-reasons").inner_text()
     assert "may be slow" in page.get_by_test_id("tier-reasons").inner_text()  # standard is above lite
     page.reload()

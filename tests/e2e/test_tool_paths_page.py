@@ -10,12 +10,21 @@ import pytest
 from PIL import Image
 
 from darkroom import models
+from darkroom.tools.generate_background.scenes import SCENES
 from helpers import require_classical_in_page
 from pagekit import RUN_ENDED, add_model, open_tool, run_in_page
-from darkroom.tools.generate_background.scenes import SCENES
-from standins import (CLIP_RED, ab_conv_model, brightness_mask_model, clip_standin_models, clip_standin_table,
-                      colour_matrix_face_model, constant_fill_model, nearest_upscale_model, sd_turbo_standin_colour,
-                      sd_turbo_standin_models)
+from standins import (
+    CLIP_RED,
+    ab_conv_model,
+    brightness_mask_model,
+    clip_standin_models,
+    clip_standin_table,
+    colour_matrix_face_model,
+    constant_fill_model,
+    nearest_upscale_model,
+    sd_turbo_standin_colour,
+    sd_turbo_standin_models,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -224,9 +233,11 @@ def test_tag_runs_a_users_clip_given_as_two_files_at_once(app, tmp_path):
     vision, text = tmp_path / "vision_model.onnx", tmp_path / "text_model.onnx"
     clip_standin_models(vision, text, clip_standin_table())
     page.get_by_test_id("model-file").set_input_files([str(text), str(vision)])
-    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]').textContent.startsWith('Checking')")
+    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]')"
+                           ".textContent.startsWith('Checking')")
     report = page.get_by_test_id("model-file-report").inner_text()
-    assert report.startswith("text_model.onnx + vision_model.onnx fits: text_model.onnx: inputs input_ids int64"), report
+    assert report.startswith(
+        "text_model.onnx + vision_model.onnx fits: text_model.onnx: inputs input_ids int64"), report
     model_id = page.get_by_test_id("param-model").input_value()
     assert model_id.startswith("user:vision_model@") and model_id in report
     provenance, _, findings = run_in_page(page)
@@ -234,6 +245,7 @@ def test_tag_runs_a_users_clip_given_as_two_files_at_once(app, tmp_path):
     assert findings.startswith("Tags: sunset (") and not any("tiles" in note for note in provenance["notes"])
 
     page.get_by_test_id("model-file").set_input_files([str(vision)])  # one part alone is not the model
-    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]').textContent.startsWith('Checking')")
+    page.wait_for_function("() => !document.querySelector('[data-testid=model-file-report]')"
+                           ".textContent.startsWith('Checking')")
     assert page.get_by_test_id("model-file-report").inner_text() == (
         "This model comes in 2 files (image, text); you picked 1.")

@@ -98,7 +98,8 @@ def test_a_user_model_that_fails_verification_is_not_run(tmp_path, cache, photo_
     model = tmp_path / "net.onnx"
     brightness_mask_model(model)
     inputs, outputs = read_signature(model)
-    spec = byom.user_spec(RB.id, RB.signature, [byom.UserFile(model.name, "0" * 64, model.stat().st_size, inputs, outputs)])
+    user_file = byom.UserFile(model.name, "0" * 64, model.stat().st_size, inputs, outputs)
+    spec = byom.user_spec(RB.id, RB.signature, [user_file])
     models.store_user_model(model, "0" * 64)  # stored under a sha256 it does not have
     result = asyncio.run(engine.run_tool(RB, imaging.decode(photo_file.read_bytes()), {"model": spec.id},
                                          runtime=CpuRuntime(), models={spec.id: spec}, tier=DEFAULT))
@@ -122,7 +123,8 @@ def test_letters_bind_and_open_dimensions_take_the_tools_size():
 
 
 @pytest.mark.parametrize("inputs, outputs, problem", [
-    ((t("x", 1, 3, 320, 320),), (t("m", 1, 1, 256, 320), t("s", 1, 7)), "mask 'm' has 256 in dimension 2, where H is 320"),
+    ((t("x", 1, 3, 320, 320),), (t("m", 1, 1, 256, 320), t("s", 1, 7)),
+     "mask 'm' has 256 in dimension 2, where H is 320"),
     ((t("x", 1, 4, 64, 64),), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "image 'x' has 4 in dimension 1, not 3"),
     ((t("x", 1, 3, 64, 64, dtype="uint8"),), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "image 'x' is uint8, not float32"),
     ((t("x", 3, 64, 64),), (t("m", 1, 1, 64, 64), t("s", 1, 7)), "image 'x' has 3 dimensions, not 4"),
@@ -145,7 +147,9 @@ def test_extra_outputs_are_ignored_and_the_spec_is_concrete():
     assert (spec.id, spec.variant, spec.files[0].name) == ("user:net@" + "ab" * 6, "user", f"user-{'ab' * 32}.onnx")
 
 
-@pytest.mark.parametrize("filename, expected", [("My Net (v2).onnx", "My_Net_v2_"), ("a/b/c.onnx", "c"), (".onnx", "model")])
+@pytest.mark.parametrize("filename, expected", [
+    ("My Net (v2).onnx", "My_Net_v2_"), ("a/b/c.onnx", "c"), (".onnx", "model"),
+])
 def test_user_model_ids_are_clean(filename, expected):
     assert byom.user_model_id(filename, "f" * 64) == f"user:{expected}@{'f' * 12}"
 
@@ -155,7 +159,8 @@ def test_only_tools_with_a_signature_take_user_models():
     with pytest.raises(ValueError, match="or user:<your model>"):
         RB.resolve({"model": "nonsense"})
     find_faces = registry()["find-faces"]
-    assert registry()["convert"].signature is None and "model" not in {p.name for p in registry()["convert"].all_params()}
+    convert = registry()["convert"]
+    assert convert.signature is None and "model" not in {p.name for p in convert.all_params()}
     assert find_faces.resolve({"model": "user:net@0123456789ab"})["model"].startswith("user:")
 
 
@@ -225,9 +230,10 @@ def test_the_files_of_a_model_in_parts_are_matched_to_the_parts_they_fit(order):
 def test_a_model_in_parts_needs_one_file_a_part_and_says_which_part_nothing_fits():
     with pytest.raises(ModelError, match=r"This model comes in 2 files \(image, text\); you picked 1."):
         byom.user_spec("tag", PARTS, [VISION])
+    vision2 = byom.UserFile("vision2.onnx", "3" * 64, 1, VISION.inputs, VISION.outputs)
     with pytest.raises(ModelError, match=r"No file fits the text part .*vision.onnx: tokens 'pixel_values' is float32, "
                                          r"not int64; vision2.onnx: tokens 'pixel_values' is float32, not int64."):
-        byom.user_spec("tag", PARTS, [VISION, byom.UserFile("vision2.onnx", "3" * 64, 1, VISION.inputs, VISION.outputs)])
+        byom.user_spec("tag", PARTS, [VISION, vision2])
     with pytest.raises(ModelError, match="This tool takes one model file, not 2."):
         byom.user_spec("remove-background", SIG, [VISION, TEXT])
 

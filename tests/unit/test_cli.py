@@ -169,7 +169,8 @@ def test_unreadable_input(tmp_path, capsys, content, expected):
 
 @pytest.mark.parametrize("limit, expected", [
     (["--max-megabytes", "0.0001"], r"^darkroom: The file is [\d,]+ bytes; the limit is 104 bytes\.$"),
-    (["--max-megapixels", "0.0001"], r"^darkroom: The image is \d+ × \d+ pixels \([\d,]+ pixels\); the limit is 100 pixels\.$"),
+    (["--max-megapixels", "0.0001"],
+     r"^darkroom: The image is \d+ × \d+ pixels \([\d,]+ pixels\); the limit is 100 pixels\.$"),
 ], ids=["bytes", "pixels"])
 def test_input_limits_are_options(tmp_path, product_file, capsys, limit, expected):
     out = tmp_path / "out.png"
@@ -240,7 +241,8 @@ def test_corrupt_cached_model_falls_back_honestly(tmp_path, product_file, capsys
     quint8_failure = "isnet-quint8@cpu failed: isnet-quint8.onnx is not downloaded; run `darkroom models fetch`"
     # The CPU plan tries fp16 then quint8; both fail verification, so the classical path runs.
     assert data["fallback_chain"] == [fp16_failure, quint8_failure]
-    assert data["reason"] == f"No model could run ({fp16_failure}; {quint8_failure}). Ran the classical fallback instead."
+    assert data["reason"] == (f"No model could run ({fp16_failure}; {quint8_failure})."
+                              " Ran the classical fallback instead.")
     assert "not AI" in data["label"]
     with Image.open(out) as im:
         assert (im.mode, im.size) == ("RGBA", (120, 80))

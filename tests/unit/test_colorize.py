@@ -107,7 +107,7 @@ def test_mid_grey_takes_the_palettes_hue(palette, hue):
     out = run_tool("colorize", np.full((4, 4, 3), 118, np.uint8), {"palette": palette, "classical": True}).pixels
     _, a, b = color.rgb2lab(out)[0, 0]
     assert np.hypot(a, b) > 10
-    for want, got in zip(hue, (a, b)):
+    for want, got in zip(hue, (a, b), strict=True):
         assert want == 0 or np.sign(got) == want
 
 
@@ -166,7 +166,8 @@ def run_standin(tmp_path, pixels: np.ndarray, **standin) -> engine.Result:
     ab_conv_model(path, **standin)
     spec = add_user_model(TOOL.id, TOOL.signature, [path])
     result = asyncio.run(engine.run_tool(TOOL, imaging.Decoded(np.ascontiguousarray(pixels), "PNG", ()),
-                                         {"model": spec.id}, runtime=CpuRuntime(), models={spec.id: spec}, tier=DEFAULT))
+                                         {"model": spec.id}, runtime=CpuRuntime(), models={spec.id: spec},
+                                         tier=DEFAULT))
     assert (result.provenance.path, result.provenance.model) == ("model", spec.id)
     return result
 

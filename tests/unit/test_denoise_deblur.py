@@ -3,12 +3,12 @@ labels, and (when the optional MAXIM models are built) the models against them."
 
 import numpy as np
 import pytest
-from helpers import psnr, require_models, run_tool
 from scipy import ndimage
 
 from darkroom.noise import estimate_noise
 from darkroom.runtime import CpuRuntime
 from darkroom.tools import deblur, denoise
+from helpers import psnr, require_models, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +25,14 @@ def add_noise(pixels, sigma, seed=0):
 
 
 def gaussian_blur(pixels, sigma):
-    return np.clip(np.rint(ndimage.gaussian_filter(pixels.astype(np.float64), (sigma, sigma, 0))), 0, 255).astype(np.uint8)
+    blurred = ndimage.gaussian_filter(pixels.astype(np.float64), (sigma, sigma, 0))
+    return np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
 
 
 def motion_blur(pixels, length=9):
     kernel = np.full((1, length, 1), 1 / length)
-    return np.clip(np.rint(ndimage.convolve(pixels.astype(np.float64), kernel, mode="reflect")), 0, 255).astype(np.uint8)
+    blurred = ndimage.convolve(pixels.astype(np.float64), kernel, mode="reflect")
+    return np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------

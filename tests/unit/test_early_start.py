@@ -61,4 +61,5 @@ def test_every_choice_outside_the_hints_params_keeps_its_first_attempt(manifest,
             continue
         for choice in param.choices:
             for name in GPU_LESS_TIERS:
-                assert first_attempt(tool, {param.name: choice}, manifest, tiers.Tier(name)) == expected, (param.name, choice)
+                attempt = first_attempt(tool, {param.name: choice}, manifest, tiers.Tier(name))
+                assert attempt == expected, (param.name, choice)

@@ -486,7 +486,8 @@ def test_classical_import_error_is_a_tool_error(tool, image, manifest, monkeypat
 
 def test_model_error_then_classical_import_error(tool, image, manifest, monkeypatch):
     monkeypatch.setitem(sys.modules, "darkroom.cutout.classical", None)
-    runtime = FakeRuntime(load_errors={"*": ModelError("isnet-quint8.onnx is not downloaded; run `darkroom models fetch`")})
+    not_downloaded = ModelError("isnet-quint8.onnx is not downloaded; run `darkroom models fetch`")
+    runtime = FakeRuntime(load_errors={"*": not_downloaded})
     with pytest.raises(ToolError) as info:
         run(tool, image, {}, runtime, manifest, tier=DEFAULT_TIER)
     message = str(info.value)

@@ -17,11 +17,11 @@ import struct
 
 import numpy as np
 import pytest
-from corpus import animated, photo, save
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from corpus import animated, photo, save
 from darkroom import imaging, models
 from darkroom.cutout import single_mask
 from darkroom.imaging import ImageError

@@ -289,7 +289,8 @@ def test_cli_runs_the_classical_path_and_a_standin_model(tmp_path, cache, photo_
     assert cli.main([*common, "--model-file", str(model)]) == 0
     label, provenance = capsys.readouterr().out.strip().splitlines()
     data = json.loads(provenance)
-    assert data["path"] == "model" and label.startswith(f"AI model user:standin@{models.sha256_file(model)[:12]} on cpu")
+    assert data["path"] == "model"
+    assert label.startswith(f"AI model user:standin@{models.sha256_file(model)[:12]} on cpu")
     assert "The backdrop is drawn, not generated: plain #2050a0." in data["notes"]
     written = np.asarray(Image.open(out))
     assert (written[:15] == rgb("#2050a0")).all() and (written[30:60, 50:80] == (250, 220, 120)).all()
@@ -355,8 +356,8 @@ def generated(tmp_path, generator_files, params, *, tier=DEFAULT, runtime=None, 
     cutout = tmp_path / "cutout.onnx"
     brightness_mask_model(cutout)
     if timestep_float or float16:
-        sd_turbo_standin_models(*generator_files, timestep_dtype=TensorProto.FLOAT if timestep_float else TensorProto.INT64,
-                                float16=float16)
+        timestep_dtype = TensorProto.FLOAT if timestep_float else TensorProto.INT64
+        sd_turbo_standin_models(*generator_files, timestep_dtype=timestep_dtype, float16=float16)
     mask = add_user_model(TOOL.id, TOOL.signature, [cutout])
     painter = add_user_model(TOOL.id, TOOL.user_signature("generator"), list(reversed(generator_files)))
     return asyncio.run(engine.run_tool(
@@ -439,7 +440,8 @@ def test_a_failing_generator_falls_back_to_the_drawn_backdrop(tmp_path, cache, g
 
     result, mask, painter = generated(tmp_path, generator_files, {}, runtime=NoUnet())
     p = result.provenance
-    assert p.model == mask.id and p.reason == f"Fell back to {mask.id}@cpu: {mask.id}+{painter.id}@cpu failed: out of memory."
+    assert p.model == mask.id
+    assert p.reason == f"Fell back to {mask.id}@cpu: {mask.id}+{painter.id}@cpu failed: out of memory."
     assert p.notes[-1].startswith("No backdrop was generated (the label says why).")
 
 
@@ -474,7 +476,8 @@ def test_joined_models_run_where_both_may():
     manifest = models.load_manifest()
     spec, painter = manifest["isnet-quint8"], generator_spec()
     both = engine.joined(spec, painter, "generator")
-    assert both.backends == {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]}, "wasm": {"tiers": ["pro"], "features": []},
+    assert both.backends == {"webgpu": {"tiers": ["pro"], "features": ["shader-f16"]},
+                             "wasm": {"tiers": ["pro"], "features": []},
                              "cpu": {}}
     assert set(both.sessions) == {None, "text", "unet", "vae"} and both.sessions[None] is spec
     assert both.files == spec.files + painter.files

@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 import pytest
+from PIL import Image, ImageCms, ImageFile, features
+
 from corpus import (  # the byte-level builders (PNG chunks, ICC profiles) live with the corpus
     linear_grey_profile,
     png_chunk,
@@ -16,8 +18,6 @@ from corpus import (  # the byte-level builders (PNG chunks, ICC profiles) live 
     sixteen_bit_png,
     swapped_rg_profile,
 )
-from PIL import Image, ImageCms, ImageFile, features
-
 from darkroom import imaging
 from darkroom.imaging import Decoded, ImageError, decode, encode_png, to_float_rgb
 from darkroom.imaging.develop import develop

@@ -38,7 +38,8 @@ def test_to_dict_has_every_field_and_the_label():
     p = model_provenance()
     d = p.to_dict()
     assert set(d) == {"tool", "path", "model", "companion", "variant", "backend", "tier", "tier_overridden",
-                      "tier_reasons", "reason", "method", "library", "fallback_chain", "timings_ms", "input_size", "output_size", "notes", "label"}
+                      "tier_reasons", "reason", "method", "library", "fallback_chain", "timings_ms", "input_size",
+                      "output_size", "notes", "label"}
     assert d["tier_overridden"] is False
     assert d["label"] == p.label()
     assert d["model"] == "isnet-fp16"
@@ -72,7 +73,8 @@ def test_model_label():
 
 def test_label_gives_the_tier_and_its_first_reason():
     p = model_provenance()
-    p.tier, p.tier_reasons = "lite", ["The WebGPU adapter is a software renderer (swiftshader), not a GPU.", "Modest CPU."]
+    p.tier = "lite"
+    p.tier_reasons = ["The WebGPU adapter is a software renderer (swiftshader), not a GPU.", "Modest CPU."]
     assert p.label() == ("AI model isnet-fp16 on webgpu, 2.41 s. "
                          "Tier lite: The WebGPU adapter is a software renderer (swiftshader), not a GPU.")
 
@@ -95,7 +97,8 @@ def test_overridden_tier_label_says_chosen_by_you():
     assert p.label() == "AI model isnet-fp16 on webgpu, 2.41 s (tier pro, chosen by you)."
     c = classical_provenance()
     c.tier, c.tier_overridden = "lite", True
-    assert c.label().startswith("Classical fallback (scikit-image, not AI) on python, 1.23 s (tier lite, chosen by you). ")
+    assert c.label().startswith("Classical fallback (scikit-image, not AI) on python, 1.23 s"
+                                " (tier lite, chosen by you). ")
     assert "chosen by you" not in model_provenance().label()
 
 

@@ -15,7 +15,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from helpers import iou
 from onnx import TensorProto, helper
 from PIL import Image
 
@@ -23,6 +22,7 @@ from darkroom import models
 from darkroom.cutout import single_mask
 from darkroom.models import ModelError
 from darkroom.tensors import takes_pixels, to_input, working_size
+from helpers import iou
 
 pixels_in = models.load_recipe("pixels_in")
 

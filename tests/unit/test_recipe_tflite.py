@@ -72,6 +72,9 @@ def test_fixture_is_small():
 def test_manifest_entries_match_the_built_files(fetched):
     import onnx
 
+    def sig(values):
+        return [(v.name, tuple(d.dim_value for d in v.type.tensor_type.shape.dim)) for v in values]
+
     specs = models.load_manifest()
     for model_id, path in fetched.items():
         spec = specs[model_id]
@@ -79,7 +82,6 @@ def test_manifest_entries_match_the_built_files(fetched):
         assert model.producer_name == "darkroom"
         assert [o.domain for o in model.opset_import] == [""]
         assert model.opset_import[0].version == 17
-        sig = lambda values: [(v.name, tuple(d.dim_value for d in v.type.tensor_type.shape.dim)) for v in values]
         assert sig(model.graph.input) == [(t.name, t.shape) for t in spec.inputs]
         assert sig(model.graph.output) == [(t.name, t.shape) for t in spec.outputs]
 

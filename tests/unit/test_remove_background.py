@@ -4,7 +4,6 @@ import asyncio
 
 import numpy as np
 import pytest
-from helpers import iou, require_models
 
 from darkroom import imaging, models
 from darkroom.byom import UserFile, user_spec
@@ -17,6 +16,7 @@ from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tool import model_scale_notes
 from darkroom.tools import registry
 from darkroom.tools.remove_background import SIGNATURE, compose
+from helpers import iou, require_models
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,8 @@ def test_classical_cleans_the_noisy_astronauts_face_and_nothing_else(astronaut):
     noisy = add_noise(astronaut, 20)
     result = run_tool("restore-faces", noisy, {})  # no model given: the classical path runs
     x0, y0, x1, y1 = (round(v) for v in face_found(result))
-    before, after = psnr(noisy[y0:y1, x0:x1], astronaut[y0:y1, x0:x1]), psnr(result.pixels[y0:y1, x0:x1], astronaut[y0:y1, x0:x1])
+    clean = astronaut[y0:y1, x0:x1]
+    before, after = psnr(noisy[y0:y1, x0:x1], clean), psnr(result.pixels[y0:y1, x0:x1], clean)
     print(f"face box: noisy {before:.2f} dB -> restored {after:.2f} dB; faces {result.data['faces']}")
     assert after > before + 5
     free = outside(squares_of(result), noisy.shape)

@@ -108,8 +108,10 @@ def test_the_prompt_token_ids_are_clips_bpe_of_the_prompts():
 
 
 def image_part(side: int = 224) -> ModelSpec:
-    return ModelSpec("clip/image", "tag", "CLIP", "user", (), (TensorSpec("pixel_values", (1, 3, side, side), "float32"),),
-                     (TensorSpec("image_embeds", (1, 8), "float32"),), clip.SIGNATURE.parts["image"].normalisation, "", {})
+    return ModelSpec("clip/image", "tag", "CLIP", "user", (),
+                     (TensorSpec("pixel_values", (1, 3, side, side), "float32"),),
+                     (TensorSpec("image_embeds", (1, 8), "float32"),),
+                     clip.SIGNATURE.parts["image"].normalisation, "", {})
 
 
 
@@ -243,7 +245,8 @@ def test_cli_classical_only_measures_and_says_so(cache, tmp_path, capsys):
     assert cli.main(["tag", str(source), str(out), "--classical"]) == 0
     data, label = capsys.readouterr().out.strip().splitlines()
     assert json.loads(data)["tags"] == ["landscape", "mid-tone", "soft", "red", "no faces"]
-    assert label.startswith("Classical fallback (scikit-image measurements") and label.endswith("Classical path requested.")
+    assert label.startswith("Classical fallback (scikit-image measurements")
+    assert label.endswith("Classical path requested.")
 
 
 def test_standin_two_image_encoders_are_refused_with_what_the_text_part_needs(cache, standins, tmp_path, capsys):

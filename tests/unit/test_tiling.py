@@ -1,6 +1,7 @@
 """Tiling: windows cover the image, seams blend away, memory stays one band of tiles."""
 
 import asyncio
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ def test_tile_starts_cover_the_side_with_at_least_the_overlap(length, tile, over
     starts = tile_starts(length, tile, overlap)
     assert starts[0] == 0
     assert starts[-1] + tile == max(length, tile)
-    for a, b in zip(starts, starts[1:]):
+    for a, b in pairwise(starts):
         assert b > a and a + tile - b >= overlap
 
 

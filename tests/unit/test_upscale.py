@@ -4,7 +4,6 @@ import asyncio
 
 import numpy as np
 import pytest
-from helpers import psnr, require_models, run_tool
 from PIL import Image
 
 from darkroom import models
@@ -12,6 +11,7 @@ from darkroom.engine import ToolError
 from darkroom.runtime import CpuRuntime
 from darkroom.tiling import image_model, tile_starts
 from darkroom.tools import upscale
+from helpers import psnr, require_models, run_tool
 
 ESRGAN = ["esrgan-slim-x2", "esrgan-slim-x4", "esrgan-medium-x2", "esrgan-medium-x4",
           "esrgan-thick-x2", "esrgan-thick-x4"]
