@@ -6,6 +6,7 @@ blur of a lens's out-of-focus point spread.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 #: The disk is drawn at most this many pixels wide after downscaling: a wide blur is
@@ -13,7 +14,7 @@ from PIL import Image
 WORK_RADIUS = 8.0
 
 
-def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+def srgb_to_linear(srgb: NDArray[np.float32]) -> NDArray[np.float32]:
     """float32 sRGB in [0, 1] to linear light."""
     return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
@@ -22,20 +23,20 @@ def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
 SRGB_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255)
 
 
-def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+def linear_to_srgb(linear: NDArray[np.float32]) -> NDArray[np.float32]:
     """float32 linear light in [0, 1] to sRGB."""
     linear = np.clip(linear, 0.0, 1.0)
     return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
-def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize(image: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
     """float32 (H, W[, C]) resized to ``size`` = (width, height), channel by channel."""
     if image.ndim == 2:
         return np.asarray(Image.fromarray(image, mode="F").resize(size, Image.Resampling.BILINEAR))
     return np.stack([resize(np.ascontiguousarray(image[..., c]), size) for c in range(image.shape[2])], axis=-1)
 
 
-def disk_blur(image: np.ndarray, radius: float) -> np.ndarray:
+def disk_blur(image: NDArray[np.float32], radius: float) -> NDArray[np.float32]:
     """Average over a disk of ``radius`` pixels (a lens's out-of-focus point spread).
 
     Parameters
@@ -76,7 +77,8 @@ def disk_blur(image: np.ndarray, radius: float) -> np.ndarray:
     return resize(blurred, (width, height)) if shrink > 1 else blurred
 
 
-def normalised_disk_blur(weighted: np.ndarray, weight: np.ndarray, radius: float) -> np.ndarray:
+def normalised_disk_blur(weighted: NDArray[np.float32], weight: NDArray[np.float32],
+                         radius: float) -> NDArray[np.float32]:
     """A disk average that counts each pixel by its weight (a normalised convolution),
     so pixels of weight 0 (e.g. a subject left out of its background) add nothing.
 
@@ -93,4 +95,5 @@ def normalised_disk_blur(weighted: np.ndarray, weight: np.ndarray, radius: float
     ndarray
         float32 (H, W, C); where the disk holds no weight at all, about 0.
     """
-    return disk_blur(weighted, radius) / np.maximum(disk_blur(weight, radius), np.float32(1e-6))[..., None]
+    total_weight: NDArray[np.float32] = np.maximum(disk_blur(weight, radius), np.float32(1e-6))
+    return disk_blur(weighted, radius) / total_weight[..., None]

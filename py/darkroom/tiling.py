@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from .byom import Signature, TensorRule
@@ -20,13 +22,15 @@ from .models import ModelSpec
 from .tensors import from_output, to_input, to_uint8
 from .tool import Infer, Progress
 
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
 #: Pixels in [0, 1], channels first: UpscalerJS's ESRGAN, DDColor and LaMa exports.
-UNIT_RANGE_NCHW = {"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+UNIT_RANGE_NCHW: dict[str, Any] = {"layout": "NCHW", "scale": 1 / 255, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 #: Pixels in [0, 1], channels last: the convention of MAXIM's TensorFlow export.
-UNIT_RANGE_NHWC = {**UNIT_RANGE_NCHW, "layout": "NHWC"}
+UNIT_RANGE_NHWC: dict[str, Any] = {**UNIT_RANGE_NCHW, "layout": "NHWC"}
 
 
-def same_size_signature(normalisation: dict, tile: int) -> Signature:
+def same_size_signature(normalisation: dict[str, Any], tile: int) -> Signature:
     """The interface ``image_model`` runs at scale 1 (denoisers, deblurrers): one RGB
     image in, one out at the same size, in ``normalisation``'s layout; a model that
     leaves H and W open gets ``tile`` x ``tile`` tiles."""
@@ -60,7 +64,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * (length - tile) / (count - 1)) for i in range(count)]
 
 
-def edge_weights(size: int, ramp: int, ramp_start: bool, ramp_end: bool) -> np.ndarray:
+def edge_weights(size: int, ramp: int, ramp_start: bool, ramp_end: bool) -> NDArray[np.float32]:
     """1-D blending weights for one tile side: 1 inside, a linear ramp towards an edge
     that another tile overlaps, never 0 (so every pixel has some weight).
 
@@ -79,7 +83,7 @@ def edge_weights(size: int, ramp: int, ramp_start: bool, ramp_end: bool) -> np.n
     return weights
 
 
-def _padded(window: np.ndarray, tile: int) -> np.ndarray:
+def _padded(window: NDArray[_Scalar], tile: int) -> NDArray[_Scalar]:
     """``window`` grown to ``tile`` x ``tile`` by mirroring, for images smaller than a tile."""
     extra_y, extra_x = tile - window.shape[0], tile - window.shape[1]
     if extra_y == 0 and extra_x == 0:
@@ -89,16 +93,16 @@ def _padded(window: np.ndarray, tile: int) -> np.ndarray:
 
 
 async def tiled(
-    image: np.ndarray,
-    run_tile: Callable[[np.ndarray], Awaitable[np.ndarray]],
+    image: NDArray[Any],
+    run_tile: Callable[[NDArray[Any]], Awaitable[NDArray[Any]]],
     *,
     tile: int,
     overlap: int,
     scale: int = 1,
-    out: np.ndarray | None = None,
-    store: Callable[[np.ndarray], np.ndarray] | None = None,
+    out: NDArray[Any] | None = None,
+    store: Callable[[NDArray[np.float32]], NDArray[Any]] | None = None,
     progress: Progress | None = None,
-) -> np.ndarray:
+) -> NDArray[Any]:
     """Apply ``run_tile`` to overlapping ``tile`` x ``tile`` windows of ``image``.
 
     Parameters
@@ -129,7 +133,8 @@ async def tiled(
     ys, xs = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     out_h, out_w, tile_out, ramp = height * scale, width * scale, tile * scale, overlap * scale
     total, done = len(ys) * len(xs), 0
-    band = band_weight = None
+    band: NDArray[np.float32] | None = None
+    band_weight: NDArray[np.float32] | None = None
     for row, y in enumerate(ys):
         span_y = min(tile, height - y) * scale
         wy = edge_weights(span_y, ramp, row > 0, row < len(ys) - 1)
@@ -138,7 +143,7 @@ async def tiled(
             result = np.asarray(await run_tile(_padded(window, tile)), dtype=np.float32)
             if result.shape[:2] != (tile_out, tile_out):
                 raise ValueError(f"run_tile returned {result.shape[:2]}, expected {(tile_out, tile_out)}")
-            if band is None:
+            if band is None or band_weight is None:  # the first tile (sets both at once)
                 channels = result.shape[2:]
                 band = np.zeros((tile_out, out_w) + channels, dtype=np.float32)
                 band_weight = np.zeros((tile_out, out_w), dtype=np.float32)
@@ -153,6 +158,8 @@ async def tiled(
             done += 1
             if progress:
                 progress(done, total)
+        # tile_starts never returns an empty list, so the row's first tile has set them.
+        assert band is not None and band_weight is not None and out is not None
         # Rows above the next row of tiles are final: write them and slide the band.
         oy = y * scale
         final = (ys[row + 1] - y) * scale if row + 1 < len(ys) else span_y
@@ -160,6 +167,7 @@ async def tiled(
         out[oy:oy + final] = store(normalised) if store else normalised
         band = np.concatenate([band[final:], np.zeros_like(band[:final])])
         band_weight = np.concatenate([band_weight[final:], np.zeros_like(band_weight[:final])])
+    assert out is not None  # as above: there is at least one row of tiles
     return out
 
 
@@ -172,13 +180,13 @@ def tile_side(spec: ModelSpec, default: int) -> int:
 async def image_model(
     spec: ModelSpec,
     infer: Infer,
-    pixels: np.ndarray,
+    pixels: NDArray[np.uint8],
     *,
     tile: int,
     overlap: int,
     scale: int = 1,
     progress: Progress | None = None,
-) -> np.ndarray:
+) -> NDArray[np.uint8]:
     """Run an image-to-image model (denoise, deblur, upscale) tile by tile.
 
     Parameters
@@ -200,7 +208,7 @@ async def image_model(
         uint8 (H * scale, W * scale, 3|4).
     """
 
-    async def run_tile(window):
+    async def run_tile(window: NDArray[np.uint8]) -> NDArray[np.float32]:
         return from_output(spec, await infer(to_input(spec, window)))
 
     height, width = pixels.shape[:2]
