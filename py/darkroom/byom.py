@@ -223,8 +223,9 @@ def user_spec(tool_id: str, signature: Signature | Parts, files: list[UserFile])
     combined = hashlib.sha256("".join(f.sha256 for f in chosen).encode()).hexdigest()
     model_id = user_model_id(chosen[0].filename, combined)
     # Where the parts run is the whole model's rule, not each part's.
-    parts = {name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}", signature.backends)
-             for name, f in zip(names, chosen, strict=True)}
+    parts: dict[str | None, ModelSpec] = {
+        name: _file_spec(tool_id, signature.parts[name], f, f"{model_id}/{name}", signature.backends)
+        for name, f in zip(names, chosen, strict=True)}
     return ModelSpec(
         id=model_id, tool=tool_id, title=f"Your model {' + '.join(f.filename for f in chosen)}", variant="user",
         files=tuple(spec.files[0] for spec in parts.values()), inputs=(), outputs=(),
