@@ -44,7 +44,8 @@ def test_users_model_is_checked_stored_run_and_labelled(browser, site, tmp_path)
     try:
         page, log = open_app(context, site)
         report = add_model(page, model)
-        assert report.startswith("my net.onnx fits: inputs input float32 [1, 3, ?, ?]; outputs mask float32 [1, 1, ?, ?]")
+        assert report.startswith("my net.onnx fits: inputs input float32 [1, 3, ?, ?]; "
+                                 "outputs mask float32 [1, 1, ?, ?]")
         assert model_id in report
         assert page.get_by_test_id("param-model").input_value() == model_id
         page.get_by_test_id("file-input").set_input_files(str(photo_file(tmp_path)))
@@ -57,7 +58,8 @@ def test_users_model_is_checked_stored_run_and_labelled(browser, site, tmp_path)
         page.reload()
         page.wait_for_function("() => window.darkroom !== undefined")
         page.evaluate("window.darkroom.ready")
-        page.wait_for_function(f"() => [...document.querySelector('[data-testid=param-model]').options].some((o) => o.value === {model_id!r})")
+        page.wait_for_function("() => [...document.querySelector('[data-testid=param-model]').options]"
+                               f".some((o) => o.value === {model_id!r})")
         page.get_by_test_id("param-model").select_option(model_id)
         provenance, _ = run_mask(page)
         assert provenance["model"] == model_id and provenance["path"] == "model"

@@ -27,7 +27,8 @@ def provenance_of(page) -> dict:
 
 def run_in_ui(page) -> str:
     """Clicks the run button and waits for the run to end: "ok" or the error text."""
-    page.evaluate("document.querySelector('.result').hidden = true; document.querySelector('[data-testid=error]').hidden = true")
+    page.evaluate("document.querySelector('.result').hidden = true;"
+                  " document.querySelector('[data-testid=error]').hidden = true")
     page.get_by_test_id("run").click()
     return page.wait_for_function(RUN_ENDED).json_value()
 
