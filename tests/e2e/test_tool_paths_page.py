@@ -193,6 +193,9 @@ def test_new_background_generated_by_a_users_sd_turbo_on_the_pro_tier_only(app, 
     assert (provenance["model"], provenance["companion"], provenance["backend"]) == (cutout, generator, "wasm"), (
         provenance["reason"], provenance["fallback_chain"])
     assert "webgpu skipped: the WebGPU adapter lacks shader-f16" in provenance["reason"]
+    what_ran = page.eval_on_selector_all(".provenance-details dt",
+                                         "(dts) => dts.map((dt) => [dt.textContent, dt.nextSibling.textContent])")
+    assert ["with model", generator] in what_ran, what_ran
     assert any('from the prompt "a green garden' in note for note in provenance["notes"])
     expected = sd_turbo_standin_colour(dict((name, ids) for name, _, ids in SCENES)["garden"])
     assert np.abs(out[:15, :40].reshape(-1, 3).mean(axis=0) / 255 - expected).max() < 0.03

@@ -77,6 +77,7 @@ function describeProvenance(provenance) {
   const rows = [
     ["path", provenance.path === "model" ? "AI model" : "classical (not AI)"],
     ["model", provenance.model ? `${provenance.model} (${provenance.variant})` : "—"],
+    ...(provenance.companion ? [["with model", provenance.companion]] : []),
     ["backend", provenance.backend],
     ["tier", provenance.tier + (provenance.tier_overridden ? " (chosen by you)" : "")],
     ["reason", provenance.reason || "—"],
