@@ -125,6 +125,35 @@ def test_reload_restores_the_photo_and_result_until_cleared(browser, site, tmp_p
         context.close()
 
 
+SAVED_PHOTO = """() => new Promise((resolve) => {
+  const opened = indexedDB.open("darkroom");
+  opened.onsuccess = () => {
+    const read = opened.result.transaction("work").objectStore("work").get("input");
+    read.onsuccess = () => { opened.result.close(); resolve(read.result !== undefined); };
+  };
+})"""
+
+
+def test_a_clear_cut_short_by_a_reload_still_clears(browser, site, tmp_path):
+    """A reload aborts an IndexedDB transaction that has not committed; a Clear it cut
+    short must not bring the photo back."""
+    context = browser.new_context()
+    try:
+        page, log = open_app(context, site)
+        pick_photo(page, tmp_path, "holiday.jpg")
+        page.wait_for_function(SAVED_PHOTO)
+        # What the reload would do to the clear's transaction, made certain.
+        page.evaluate("() => { IDBObjectStore.prototype.clear = function () { this.transaction.abort(); }; }")
+        page.get_by_test_id("clear").click()
+        page.reload()
+        page.wait_for_function("() => window.darkroom !== undefined")
+        page.evaluate("window.darkroom.ready")
+        assert not page.locator(".compare").is_visible()
+        assert not page.evaluate(SAVED_PHOTO)
+    finally:
+        context.close()
+
+
 def test_nothing_leaves_the_page(app, site, tmp_path, cat_photo):
     """Every request a full session makes (boot, model download, runs, a download of the
     result) goes to this origin, is a GET or HEAD, and carries no body."""
