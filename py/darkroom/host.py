@@ -62,7 +62,10 @@ class Finished:
     """A run's written file and its result; ``result.provenance`` is complete: every
     note (the decoder's, the tool's, the encoder's) and every timing, ``total`` included."""
 
-    file: bytes
+    # Not in the repr: Python 3.11's asyncio.run formats the finished task, result and
+    # all, as it restores the Ctrl+C handler, and a 12 MP PNG's bytes take most of a
+    # second to print.
+    file: bytes = field(repr=False)
     mime: str
     result: Result = field(repr=False)
 
