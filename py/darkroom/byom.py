@@ -55,12 +55,12 @@ class Signature:
     ----------
     inputs, outputs : tuple of TensorRule
         In the order the tool uses them.
-    sizes : dict[str, Any]
+    sizes : dict of str to int
         The size a letter takes when the file leaves that dimension open (e.g.
         ``{"H": 1024, "W": 1024}``: the input size the tool then feeds).
-    backends : dict[str, Any]
+    backends : dict
         Where a user's model of this signature may run (``ModelSpec.backends``).
-    normalisation : dict[str, Any]
+    normalisation : dict
         How pixels become the input, as in the manifest (``scale``, ``mean``, ``std``,
         ``layout``): the convention of the published models this signature follows.
     """

@@ -255,11 +255,11 @@ async def run_tool(
     tool : Tool
     image : Decoded
         The decoded input.
-    params : dict[str, Any]
+    params : dict
         User parameters, validated here (``classical`` and ``model`` included).
     runtime : Runtime or None
         The host's model runtime; ``None`` where no model can run.
-    models : dict[str, Any]
+    models : dict of str to ModelSpec
         The manifest, ``{id: ModelSpec}``.
     tier : Tier
     watch : Stopwatch, optional

@@ -91,7 +91,7 @@ async def run_file(
     tool : Tool
     source : ImageFile
         The photo.
-    given : dict[str, Any]
+    given : dict
         The tool's parameters as the user gave them (validated by the run).
     runtime, models, tier
         As ``engine.run_tool`` takes them.

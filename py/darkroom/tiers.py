@@ -92,7 +92,7 @@ def decide(probe: dict[str, Any]) -> Tier:
 
     Parameters
     ----------
-    probe : dict[str, Any]
+    probe : dict
         ``{"webgpu": {"available", "adapter": {...}, "features": [...], "limits": {...},
         "error"}, "deviceMemory", "hardwareConcurrency", "crossOriginIsolated",
         "wasm": {"simd", "threads"}}``; any part may be missing.
