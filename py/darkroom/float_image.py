@@ -29,11 +29,18 @@ def linear_to_srgb(linear: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
-def resize(image: NDArray[np.float32], size: tuple[int, int]) -> NDArray[np.float32]:
-    """float32 (H, W[, C]) resized to ``size`` = (width, height), channel by channel."""
+def resize(image: NDArray[np.float32], size: tuple[int, int],
+           box: tuple[float, float, float, float] | None = None) -> NDArray[np.float32]:
+    """float32 (H, W[, C]) resized to ``size`` = (width, height), channel by channel.
+
+    ``box`` (left, top, right, bottom, in ``image``'s pixels, fractions allowed) resizes
+    only that region: a band of a larger resize, computed alone, equals those rows of
+    the whole resize when ``image`` holds the rows its filter reaches.
+    """
     if image.ndim == 2:
-        return np.asarray(Image.fromarray(image, mode="F").resize(size, Image.Resampling.BILINEAR))
-    return np.stack([resize(np.ascontiguousarray(image[..., c]), size) for c in range(image.shape[2])], axis=-1)
+        return np.asarray(Image.fromarray(image, mode="F").resize(size, Image.Resampling.BILINEAR, box=box))
+    return np.stack([resize(np.ascontiguousarray(image[..., c]), size, box) for c in range(image.shape[2])],
+                    axis=-1)
 
 
 def disk_blur(image: NDArray[np.float32], radius: float) -> NDArray[np.float32]:
