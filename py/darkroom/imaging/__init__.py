@@ -18,7 +18,7 @@ CPython and in Pyodide (Pillow 10.2, numpy 2.0).
 """
 
 from .checks import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageError, check_dimensions, check_file_size, limits
-from .decoding import Decoded, decode, decode_mask, from_rgba, heif_kind
+from .decoding import Decoded, decode, decode_mask, from_rgba, header_size, heif_kind
 from .develop import NO_COLOUR_MANAGEMENT_NOTE
 from .encoding import OUTPUT_FORMATS, PNG, Encoding, OutputFormat, encode, encode_png
 from .exif import EXIF_ORIENTATION_TAG, ORIENTATION_NOTES, describe_exif
@@ -44,6 +44,7 @@ __all__ = [
     "encode",
     "encode_png",
     "from_rgba",
+    "header_size",
     "heif_kind",
     "limits",
     "to_float_rgb",

@@ -140,6 +140,19 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int 
     return Decoded(pixels=pixels, format=img.format or "", notes=tuple(notes), exif=exif)
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the file's header, without decoding pixels; ``None`` when
+    Pillow cannot read it (``decode`` then says why, or the browser decodes the file)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data), formats=_readable_formats()) as img:
+                width, height = img.size
+        except Exception:  # any unreadable header: decode words the error
+            return None
+    return int(width), int(height)
+
+
 def decode_mask(data: bytes, size: tuple[int, int]) -> NDArray[np.bool_]:
     """A painted mask from an image file: opaque (where it has alpha) or light pixels are painted.
 
