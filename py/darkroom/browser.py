@@ -18,6 +18,7 @@ from pyodide.ffi import create_proxy, to_js
 from . import byom, imaging, tiers
 from .engine import EARLY_MAX_PIXELS, ToolError, plan_attempts
 from .host import ImageFile, run_file
+from .memory import Budget
 from .models import ModelError, TensorSpec, parse_manifest
 from .runtime import RuntimeFailure, Session
 from .tools import registry
@@ -138,6 +139,26 @@ BROWSER_JPEG_MAX_PIXELS = EARLY_MAX_PIXELS
 # Formats whose embedded ICC profile Chromium applies when it decodes them.
 BROWSER_MANAGED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF"})
 
+#: Pyodide's heap is wasm32 memory: it grows to 4 GiB and never shrinks.
+WASM32_HEAP = 4 * 2**30
+#: Left out of a run's budget: Python's own objects, packages loaded later (scipy,
+#: scikit-image) and the fragmentation big arrays leave behind.
+HEAP_RESERVE = 768 * 2**20
+
+
+def python_memory() -> Budget:
+    """What a run may use of the page's Python heap: the wasm32 cap, less what the heap
+    held when Python started and a reserve."""
+    try:
+        import pyodide_js
+
+        at_start = int(pyodide_js._module.HEAP8.length)
+    except (ImportError, AttributeError):
+        at_start = 256 * 2**20  # about what it holds after start-up with numpy and Pillow
+    return Budget(WASM32_HEAP - at_start - HEAP_RESERVE, "in this browser",
+                  "Crop it, or run it with Darkroom's command line (darkroom {tool}), "
+                  "which can use all of the computer's memory.")
+
 
 class BrowserApp:
     """The page's Python side. Created once by the worker with the served manifest."""
@@ -154,6 +175,7 @@ class BrowserApp:
         self.runtime = BrowserRuntime(bridge, features)
         self._load_packages_js = load_packages
         self._report = report  # the worker's progress event sink
+        self.memory = python_memory()
 
     def tier(self, name: str = "auto") -> tiers.Tier:
         """The recommended tier, or the one the user chose (raises ValueError for a bad name)."""
@@ -316,7 +338,8 @@ class BrowserApp:
             finished = await run_file(tool, _blob_file(blob), params, masks=masks, runtime=self.runtime,
                                       models=self.models, tier=tier,
                                       limits=(limits.get("maxMegapixels"), limits.get("maxMegabytes")),
-                                      decode=decode, load_packages=self._load_packages, progress=work_progress)
+                                      decode=decode, load_packages=self._load_packages, progress=work_progress,
+                                      memory=self.memory)
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
         return _js_object({"file": memoryview(finished.file), "mime": finished.mime,

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import byom, imaging, models
 from .engine import ToolError, candidates
 from .host import file_at, run_file
+from .memory import Budget, available_on_this_computer
 from .runtime import CpuRuntime, add_user_model
 from .tiers import DEFAULT as DEFAULT_TIER
 from .tool import ParamError, Tool
@@ -83,7 +84,7 @@ def _run_tool_command(args) -> int:
         finished = asyncio.run(run_file(tool, file_at(args.source), given,
                                         masks={name: file_at(path) for name, path in mask_paths.items()},
                                         runtime=runtime, models=manifest, tier=DEFAULT_TIER,
-                                        limits=(args.max_megapixels, args.max_megabytes)))
+                                        limits=(args.max_megapixels, args.max_megabytes), memory=_memory()))
         args.destination.write_bytes(finished.file)
     except OSError as exc:
         return _fail(f"cannot access {exc.filename}: {exc.strerror}")
@@ -96,6 +97,14 @@ def _run_tool_command(args) -> int:
     if args.json:
         print(result.provenance.to_json())
     return 0
+
+
+def _memory() -> Budget | None:
+    """What a run may use here: the memory the computer has free."""
+    free = available_on_this_computer()
+    if not free:
+        return None
+    return Budget(free, "with the memory free on this computer", "Crop it, or close other programs and try again.")
 
 
 def _format_param(tool: Tool):

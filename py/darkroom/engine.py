@@ -11,6 +11,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from .imaging import PNG, Decoded, Encoding
+from .memory import Budget, megapixels, ran_out, too_large
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
@@ -42,6 +43,13 @@ def _size(pixels: NDArray[Any]) -> tuple[int, int]:
 
 def _no_progress(done: int, total: int) -> None:
     pass
+
+
+def _fits(bytes_per_pixel: float | None, pixels: NDArray[Any], memory: Budget | None) -> bool:
+    """Whether a path of this footprint fits ``memory`` for ``pixels`` (unknown: it does)."""
+    if bytes_per_pixel is None or memory is None:
+        return True
+    return bytes_per_pixel * pixels.shape[0] * pixels.shape[1] <= memory.bytes
 
 
 async def _run_model(run_model: ModelPath, attempt: Attempt, runtime: Runtime, pixels: NDArray[Any],
@@ -247,6 +255,7 @@ async def run_tool(
     watch: Stopwatch | None = None,
     load_packages: Callable[[tuple[str, ...]], Awaitable[None]] | None = None,
     progress: Progress | None = None,
+    memory: Budget | None = None,
 ) -> Result:
     """Run ``tool`` on ``image``: its model when one can run, else its classical path.
 
@@ -269,6 +278,10 @@ async def run_tool(
         (the page loads scipy and scikit-image only when first needed).
     progress : callable(done, total), optional
         Told as a model path finishes units of work (tiles).
+    memory : memory.Budget, optional
+        What the host can give this run: a path whose ``tool.footprint`` does not fit
+        is not started (the model path falls back; the classical path refuses), and a
+        path that runs out of memory all the same fails in words.
 
     Returns
     -------
@@ -301,6 +314,9 @@ async def run_tool(
         reason = "No model runtime on this host."
     elif not candidates(tool, params, models):
         reason = f"No {tool.id} model for these settings is installed here."
+    elif memory is not None and not _fits(tool.footprint.model if tool.footprint else None, pixels, memory):
+        reason = (f"The model path needs more memory than there is {memory.where} "
+                  f"for a {megapixels(pixels.shape[0] * pixels.shape[1])} photo.")
     else:
         attempts, companion, no_companion = plan_attempts(tool, params, models, runtime, tier)
         # Attempts with the companion that were skipped or failed are in the fallback chain;
@@ -319,6 +335,9 @@ async def run_tool(
                                           progress or _no_progress)
             except (ModelError, RuntimeFailure) as exc:
                 chain.append(f"{attempt.name} failed: {exc}")
+                continue
+            except MemoryError:
+                chain.append(f"{attempt.name} ran out of memory")
                 continue
             reasons = [f"Fell back to {attempt.name}: {'; '.join(chain)}."] if chain else []
             if companion is not None and companion_unplanned:
@@ -339,6 +358,10 @@ async def run_tool(
         else:
             reason = f"The {tier.name} tier runs no model here: {' '.join(tier.reasons)}"
 
+    size = int(pixels.shape[0] * pixels.shape[1])
+    if tool.footprint and memory and not _fits(tool.footprint.classical, pixels, memory):
+        refusal = too_large(tool.title, tool.id, size, tool.footprint.classical, memory)
+        raise ToolError(f"{reason} {refusal}" if reason and not params.get("classical") else refusal)
     try:
         if load_packages and tool.classical_packages:
             with watch.phase("packages"):
@@ -348,6 +371,9 @@ async def run_tool(
             output = _as_output(await made if inspect.isawaitable(made) else made)
     except ImportError as exc:
         raise ToolError(f"{reason} The classical fallback is not available here either ({exc}).") from exc
+    except MemoryError:
+        # from None: the traceback's frames would keep the arrays that did not fit alive.
+        raise ToolError(ran_out(tool.title, tool.id, size, memory)) from None
     if reason:
         provenance.reason = reason if params.get("classical") else f"{reason} Ran the classical fallback instead."
     provenance.backend, provenance.library = "python", tool.library

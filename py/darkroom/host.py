@@ -16,6 +16,7 @@ from typing import Any
 from . import imaging
 from .engine import Result, ToolError, run_tool
 from .imaging import Decoded
+from .memory import Budget, ran_out, too_large
 from .models import ModelSpec
 from .provenance import Stopwatch
 from .runtime import Runtime
@@ -70,6 +71,15 @@ class Finished:
     result: Result = field(repr=False)
 
 
+def _check_fits(tool: Tool, given: dict[str, Any], size: tuple[int, int], memory: Budget | None) -> None:
+    """Raises ``ToolError`` when no path the run may take fits ``memory`` at ``size``."""
+    if memory is None or tool.footprint is None:
+        return
+    bytes_per_pixel = tool.footprint.lightest(classical_only=given.get("classical") is True)
+    if bytes_per_pixel * size[0] * size[1] > memory.bytes:
+        raise ToolError(too_large(tool.title, tool.id, size[0] * size[1], bytes_per_pixel, memory))
+
+
 async def run_file(
     tool: Tool,
     source: ImageFile,
@@ -83,6 +93,7 @@ async def run_file(
     decode: Decoder = pillow_decode,
     load_packages: PackageLoader | None = None,
     progress: Progress | None = None,
+    memory: Budget | None = None,
 ) -> Finished:
     """Decode ``source``, run ``tool`` on it and encode the result.
 
@@ -103,6 +114,9 @@ async def run_file(
         Turns the file's bytes into the image; Pillow's by default.
     load_packages, progress
         As ``engine.run_tool`` takes them.
+    memory : memory.Budget, optional
+        What this host can give the run: a photo too large for every path the run may
+        take is refused from its header, before it is decoded.
 
     Raises
     ------
@@ -120,8 +134,14 @@ async def run_file(
     mask_params = {p.name for p in tool.params if p.kind == "mask"}
     with watch.phase("decode"):
         imaging.check_file_size(source.size, max_bytes)
-        image = await decode(await source.read(), max_pixels, max_bytes)
+        data = await source.read()
+        header = imaging.header_size(data)
+        if header:
+            _check_fits(tool, given, header, memory)
+        image = await decode(data, max_pixels, max_bytes)
+        del data
         size = (image.pixels.shape[1], image.pixels.shape[0])
+        _check_fits(tool, given, size, memory)  # a file only the browser could read
         for name, painted in (masks or {}).items():
             if name not in mask_params:
                 raise ToolError(f"{tool.id} has no mask parameter {name}.")
@@ -129,9 +149,12 @@ async def run_file(
     if runtime is not None:
         runtime.take_notes()  # notes about earlier runs are not this run's
     result = await run_tool(tool, image, params, runtime=runtime, models=models, tier=tier, watch=watch,
-                            load_packages=load_packages, progress=progress)
+                            load_packages=load_packages, progress=progress, memory=memory)
     with watch.phase("encode"):
-        written, mime, notes = imaging.encode(result.pixels, result.encoding, image.exif)
+        try:
+            written, mime, notes = imaging.encode(result.pixels, result.encoding, image.exif)
+        except MemoryError:
+            raise ToolError(ran_out(tool.title, tool.id, size[0] * size[1], memory)) from None
     result.provenance.notes += [*(runtime.take_notes() if runtime is not None else ()), *notes]
     result.provenance.timings_ms = watch.finish()
     return Finished(written, mime, result)

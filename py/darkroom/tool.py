@@ -111,7 +111,7 @@ class Output:
     ----------
     pixels : ndarray
         uint8 (H, W), (H, W, 3) or (H, W, 4).
-    data : dict[str, Any], optional
+    data : dict, optional
         JSON-able findings (e.g. face boxes), returned next to the image.
     method : str, optional
         The algorithm that ran, in words, when a path chooses among several.
@@ -164,6 +164,34 @@ def model_scale_notes(spec: ModelSpec, pixels: NDArray[Any], what: str) -> tuple
     if (height, width) == (photo_height, photo_width):
         return ()
     return (f"{what} was computed at {width} × {height} and scaled to {photo_width} × {photo_height}.",)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The most a tool's paths allocate on the host's Python heap, in bytes a pixel of
+    the photo, decode and encode included: the peak ``bench/tool_memory.py`` measures
+    at 16 MP over its pixels (resident memory for the classical path; for the model path
+    what Python allocates, since in the page its session lives in the model worker).
+    Tools that work on a shrunk copy or in tiles need less a pixel on larger photos, so
+    the figure errs on the safe side there. The host refuses a photo that cannot fit
+    (``darkroom.memory``).
+
+    Attributes
+    ----------
+    classical : float
+    model : float, optional
+        ``None``: no figure of its own (no model path, or one not measured); the
+        classical figure stands for every path.
+    """
+
+    classical: float
+    model: float | None = None
+
+    def lightest(self, classical_only: bool) -> float:
+        """Bytes a pixel of the lightest path a run may take."""
+        if classical_only or self.model is None:
+            return self.classical
+        return min(self.classical, self.model)
 
 
 @dataclass(frozen=True)
@@ -263,6 +291,9 @@ class Tool:
         for a quick tool whose point is comparing settings (convert's size by quality).
     companion : Companion, optional
         A second model some runs use beside the tool's own.
+    footprint : Footprint, optional
+        Its paths' peak memory a pixel; ``None``: only the hosts' general size limit
+        holds.
     """
 
     id: str
@@ -280,6 +311,7 @@ class Tool:
     library: str = "scikit-image"
     rerun_on_change: bool = False
     companion: Companion | None = None
+    footprint: Footprint | None = None
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
