@@ -7,7 +7,7 @@ import numpy as np
 
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
-from ...tool import Output, Tool
+from ...tool import Footprint, Output, Tool
 
 MODEL_TILE, MODEL_OVERLAP = 256, 32
 CLASSICAL_TILE = 512
@@ -120,4 +120,7 @@ TOOL = Tool(
     classical=classical,
     run_model=run_model,
     signature=same_size_signature(UNIT_RANGE_NHWC, MODEL_TILE),
+    # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 20 resident; the optional MAXIM model is not
+    # measured.
+    footprint=Footprint(classical=25),
 )

@@ -7,7 +7,7 @@ import numpy as np
 from ...noise import estimate_noise
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
-from ...tool import Output, Param, Tool
+from ...tool import Footprint, Output, Param, Tool
 
 DEFAULT_STRENGTH = 0.8
 MODEL_TILE, MODEL_OVERLAP = 256, 32
@@ -75,4 +75,7 @@ TOOL = Tool(
     classical=classical,
     run_model=run_model,
     signature=same_size_signature(UNIT_RANGE_NHWC, MODEL_TILE),
+    # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 19 resident; the optional MAXIM model is not
+    # measured.
+    footprint=Footprint(classical=20),
 )

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...cutout import single_mask
 from ...imaging import to_float_rgb
-from ...tool import Companion, Output, Param, Tool, model_scale_notes
+from ...tool import Companion, Footprint, Output, Param, Tool, model_scale_notes
 from . import backdrops, composite, generate
 
 DEFAULT_COLOUR = "#e6e6e6"
@@ -142,4 +142,7 @@ TOOL = Tool(
         "SD-Turbo as three ONNX files (text encoder, UNet, VAE decoder), for generated backdrops. "
         "It runs on the pro tier (a GPU with shader-f16).",
         generate.SIGNATURE, used_when=("backdrop", (GENERATED,))),
+    # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 32 resident, model 16 traced (ISNet; the generator
+    # runs at 512 × 512).
+    footprint=Footprint(classical=35, model=20),
 )

@@ -17,7 +17,7 @@ from ...byom import Signature, TensorRule
 from ...cutout import single_mask
 from ...float_image import resize
 from ...imaging import to_float_rgb
-from ...tool import Output, Param, Tool, model_scale_notes
+from ...tool import Footprint, Output, Param, Tool, model_scale_notes
 from . import lens
 
 #: The blur radius at strength 1, as a fraction of the photo's longer side.
@@ -100,4 +100,7 @@ TOOL = Tool(
     classical=classical,
     run_model=run_model,
     signature=SIGNATURE,
+    # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 39 resident, model 40 traced (ISNet's mask as
+    # depth).
+    footprint=Footprint(classical=40, model=40),
 )

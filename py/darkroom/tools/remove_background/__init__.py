@@ -6,7 +6,7 @@ import numpy as np
 
 from ...cutout import single_mask
 from ...cutout.single_mask import SIGNATURE
-from ...tool import Output, Param, Tool, model_scale_notes, rgb_of, single_pass
+from ...tool import Footprint, Output, Param, Tool, model_scale_notes, rgb_of, single_pass
 
 OUTPUTS = ("cutout", "mask", "color")
 
@@ -66,4 +66,7 @@ TOOL = Tool(
     classical=_classical,
     run_model=single_pass(single_mask.prepare, _finish),
     signature=SIGNATURE,
+    # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 32 resident, model 14 traced (ISNet; its session
+    # lives in the model worker).
+    footprint=Footprint(classical=35, model=15),
 )

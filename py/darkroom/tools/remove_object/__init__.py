@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...tensors import to_uint8
-from ...tool import Output, Param, ParamError, Tool
+from ...tool import Footprint, Output, Param, ParamError, Tool
 from . import biharmonic, lama
 from .regions import Box, bounding, grown, merge_boxes, painted_boxes, square_around, square_side
 
@@ -163,4 +163,7 @@ TOOL = Tool(
     run_model=run_model,
     check=check,
     signature=lama.SIGNATURE,
+    # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 15 resident; LaMa (the user's) runs on crops
+    # around the painted areas.
+    footprint=Footprint(classical=15),
 )
