@@ -1,7 +1,7 @@
 """Benchmark: every suite tool in the page (WASM, the tier headless Chromium gets) and
-in the CLI (onnxruntime CPU), on a 1 MP and a 12 MP photo.
+in the CLI (onnxruntime CPU), on a 1 MP and a 12 MP photo (or 48 MP).
 
-    .venv/bin/python bench/suite.py [--sizes 1mp,12mp] [--cases upscale,denoise,...] [--no-cli]
+    .venv/bin/python bench/suite.py [--sizes 1mp,12mp,48mp] [--cases upscale,denoise,...] [--no-cli]
 
 Prints one row per tool and size: the path and model that ran, wall time, the engine's
 infer / process / classical phases, and the page's peak Chromium memory (sum of PSS).
@@ -35,7 +35,7 @@ from site_build.common import DIST  # noqa: E402
 from site_build.server import make_server  # noqa: E402
 from skeleton import ChromiumMemory  # noqa: E402
 
-SIZES = {"1mp": (1024, 1024), "12mp": (4000, 3000)}
+SIZES = {"1mp": (1024, 1024), "12mp": (4000, 3000), "48mp": (8000, 6000)}
 #: Tool, params (page and CLI alike; an explicit model keeps 12 MP upscales to minutes).
 CASES = {
     "upscale": ("upscale", {"scale": "2"}),
@@ -62,8 +62,12 @@ RUN = """async ([tool, b64, params]) => {
     if (value && value.png) params[name] = new Blob([decode(value.png)], { type: "image/png" });
   }
   const started = performance.now();
-  const { provenance } = await window.darkroom.run(tool, new Blob([bytes]), params);
-  return { wallMs: performance.now() - started, provenance };
+  try {
+    const { provenance } = await window.darkroom.run(tool, new Blob([bytes]), params);
+    return { wallMs: performance.now() - started, provenance };
+  } catch (err) {
+    return { wallMs: performance.now() - started, error: err.message };
+  }
 }"""
 
 
@@ -111,6 +115,9 @@ def phases(provenance: dict) -> str:
 def bench_page(page, tool: str, params: dict, jpeg: bytes) -> dict:
     with ChromiumMemory() as memory:
         reply = page.evaluate(RUN, [tool, base64.b64encode(jpeg).decode(), params])
+    if "error" in reply:  # a refusal (or a failure), said in words
+        return {"what": f"refused: {reply['error']}", "wall_s": reply["wallMs"] / 1000, "phases": "-",
+                "peak_mb": memory.peak_mb}
     provenance = reply["provenance"]
     what = provenance["model"] or f"classical ({provenance['method']})"
     return {"what": f"{what} @{provenance['backend']}", "wall_s": reply["wallMs"] / 1000,
