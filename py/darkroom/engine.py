@@ -11,7 +11,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from .imaging import PNG, Decoded, Encoding
-from .memory import Budget, megapixels, ran_out, too_large
+from .memory import Budget, fits, megapixels, ran_out, too_large
 from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
@@ -43,13 +43,6 @@ def _size(pixels: NDArray[Any]) -> tuple[int, int]:
 
 def _no_progress(done: int, total: int) -> None:
     pass
-
-
-def _fits(bytes_per_pixel: float | None, pixels: NDArray[Any], memory: Budget | None) -> bool:
-    """Whether a path of this footprint fits ``memory`` for ``pixels`` (unknown: it does)."""
-    if bytes_per_pixel is None or memory is None:
-        return True
-    return bytes_per_pixel * pixels.shape[0] * pixels.shape[1] <= memory.bytes
 
 
 async def _run_model(run_model: ModelPath, attempt: Attempt, runtime: Runtime, pixels: NDArray[Any],
@@ -301,6 +294,7 @@ async def run_tool(
     except ValueError as exc:
         raise ToolError(str(exc)) from exc
     watch = watch or Stopwatch()
+    size = int(pixels.shape[0] * pixels.shape[1])
     provenance = Provenance(tool=tool.id, tier=tier.name, tier_overridden=tier.overridden,
                             tier_reasons=list(tier.reasons), input_size=_size(pixels), notes=list(image.notes))
 
@@ -314,9 +308,9 @@ async def run_tool(
         reason = "No model runtime on this host."
     elif not candidates(tool, params, models):
         reason = f"No {tool.id} model for these settings is installed here."
-    elif memory is not None and not _fits(tool.footprint.model if tool.footprint else None, pixels, memory):
+    elif memory is not None and not fits(tool.footprint.model if tool.footprint else None, size, memory):
         reason = (f"The model path needs more memory than there is {memory.where} "
-                  f"for a {megapixels(pixels.shape[0] * pixels.shape[1])} photo.")
+                  f"for a {megapixels(size)} photo.")
     else:
         attempts, companion, no_companion = plan_attempts(tool, params, models, runtime, tier)
         # Attempts with the companion that were skipped or failed are in the fallback chain;
@@ -358,8 +352,7 @@ async def run_tool(
         else:
             reason = f"The {tier.name} tier runs no model here: {' '.join(tier.reasons)}"
 
-    size = int(pixels.shape[0] * pixels.shape[1])
-    if tool.footprint and memory and not _fits(tool.footprint.classical, pixels, memory):
+    if tool.footprint and memory and not fits(tool.footprint.classical, size, memory):
         refusal = too_large(tool.title, tool.id, size, tool.footprint.classical, memory)
         raise ToolError(f"{reason} {refusal}" if reason and not params.get("classical") else refusal)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 from . import imaging
 from .engine import Result, ToolError, run_tool
 from .imaging import Decoded
-from .memory import Budget, ran_out, too_large
+from .memory import Budget, fits, ran_out, too_large
 from .models import ModelSpec
 from .provenance import Stopwatch
 from .runtime import Runtime
@@ -76,7 +76,7 @@ def _check_fits(tool: Tool, given: dict[str, Any], size: tuple[int, int], memory
     if memory is None or tool.footprint is None:
         return
     bytes_per_pixel = tool.footprint.lightest(classical_only=given.get("classical") is True)
-    if bytes_per_pixel * size[0] * size[1] > memory.bytes:
+    if not fits(bytes_per_pixel, size[0] * size[1], memory):
         raise ToolError(too_large(tool.title, tool.id, size[0] * size[1], bytes_per_pixel, memory))
 
 

@@ -32,6 +32,12 @@ class Budget:
     advice: str
 
 
+def fits(bytes_per_pixel: float | None, pixels: int, budget: Budget | None) -> bool:
+    """Whether a path needing ``bytes_per_pixel`` fits ``budget`` for a photo of ``pixels``
+    (an unknown footprint or budget: it does)."""
+    return bytes_per_pixel is None or budget is None or bytes_per_pixel * pixels <= budget.bytes
+
+
 def megapixels(pixels: float) -> str:
     """``48 MP``, ``0.5 MP``: a pixel count as people say it."""
     return f"{pixels / 1e6:.0f} MP" if pixels >= 10e6 else f"{pixels / 1e6:.1f} MP"
