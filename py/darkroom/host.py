@@ -141,7 +141,8 @@ async def run_file(
         image = await decode(data, max_pixels, max_bytes)
         del data
         size = (image.pixels.shape[1], image.pixels.shape[0])
-        _check_fits(tool, given, size, memory)  # a file only the browser could read
+        if not header:  # a file only the browser could read: checked once decoded
+            _check_fits(tool, given, size, memory)
         for name, painted in (masks or {}).items():
             if name not in mask_params:
                 raise ToolError(f"{tool.id} has no mask parameter {name}.")
