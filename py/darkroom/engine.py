@@ -315,7 +315,7 @@ async def run_tool(
         attempts, companion, no_companion = plan_attempts(tool, params, models, runtime, tier)
         # Attempts with the companion that were skipped or failed are in the fallback chain;
         # when the tier planned none, the label says so instead.
-        companion_unplanned = companion is not None and not any(attempt.companion for attempt in attempts)
+        unplanned = companion if companion is not None and not any(a.companion for a in attempts) else None
         if load_packages and tool.model_packages:
             with watch.phase("packages"):
                 await load_packages(tool.model_packages)
@@ -334,8 +334,8 @@ async def run_tool(
                 chain.append(f"{attempt.name} ran out of memory")
                 continue
             reasons = [f"Fell back to {attempt.name}: {'; '.join(chain)}."] if chain else []
-            if companion is not None and companion_unplanned:
-                reasons.append(_companion_untried(companion, tier))
+            if unplanned is not None:
+                reasons.append(_companion_untried(unplanned, tier))
             elif no_companion:
                 reasons.append(no_companion)
             provenance.reason = " ".join(reasons) or None
