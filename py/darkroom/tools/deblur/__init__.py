@@ -12,6 +12,8 @@ from ...tool import Footprint, Output, Tool
 MODEL_TILE, MODEL_OVERLAP = 256, 32
 CLASSICAL_TILE = 512
 ITERATIONS = 30
+#: The blur kernel's radius in standard deviations.
+TRUNCATE = 3.0
 #: What the estimator reports on a sharp photo: the Sobel kernel's and Canny's own
 #: smoothing (measured on scikit-image's astronaut; 1.44/1.87/2.66/3.98 px for true 0.8/1.5/2.5/4).
 ESTIMATOR_BASELINE = 1.18
@@ -60,33 +62,47 @@ def estimate_blur(rgb: np.ndarray) -> float:
     return float(np.sqrt(max(measured ** 2 - ESTIMATOR_BASELINE ** 2, 0.0)))
 
 
-def gaussian_psf(sigma: float) -> np.ndarray:
-    """A normalised 2-D Gaussian kernel, float64 (2r+1, 2r+1) with r = ceil(3 sigma)."""
-    radius = int(np.ceil(3 * sigma))
-    x = np.arange(-radius, radius + 1)
-    line = np.exp(-(x ** 2) / (2 * sigma * sigma))
-    line /= line.sum()
-    return np.outer(line, line)
-
-
-def richardson_lucy(window: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    """Richardson-Lucy deconvolution of a uint8 window's luminance.
+def richardson_lucy(window: np.ndarray, sigma: float) -> np.ndarray:
+    """Richardson-Lucy deconvolution of a uint8 window's luminance, for a Gaussian blur.
 
     Blur is shared by the channels, so the luminance's correction is added to each one:
-    a third of the work of deconvolving R, G and B, and no colour fringes.
+    a third of the work of deconvolving R, G and B, and no colour fringes. The Gaussian
+    is applied as two 1-D passes (``scipy.ndimage.gaussian_filter``) in float32, where
+    scikit-image's ``richardson_lucy`` convolves a 2-D kernel in float64: the same
+    iteration about four times faster, which is minutes on a 48 MP photo.
+
+    Parameters
+    ----------
+    window : ndarray
+        uint8 (h, w, 3).
+    sigma : float
+        The blur's standard deviation in pixels.
 
     Returns
     -------
     ndarray
         float32 (h, w, 3) in [0, 255].
     """
-    from skimage.restoration import richardson_lucy as deconvolve
+    from scipy.ndimage import gaussian_filter
 
-    rgb = window.astype(np.float64) / 255
-    luma = rgb @ LUMA_WEIGHTS
-    pad = psf.shape[0]  # mirrored margin: deconvolution rings at hard borders
-    sharp = deconvolve(np.pad(luma, pad, mode="reflect"), psf, num_iter=ITERATIONS, clip=True)[pad:-pad, pad:-pad]
-    return (np.clip(rgb + (sharp - luma)[..., np.newaxis], 0, 1) * 255).astype(np.float32)
+    rgb = window.astype(np.float32) / np.float32(255)
+    luma = rgb @ LUMA_WEIGHTS.astype(np.float32)
+    pad = psf_radius(sigma)  # mirrored margin: deconvolution rings at hard borders
+    observed = np.pad(luma, pad, mode="reflect")
+    estimate = np.full_like(observed, 0.5)
+    ratio = np.empty_like(observed)
+    for _ in range(ITERATIONS):
+        # The Gaussian is symmetric: its mirror, which the update correlates with, is itself.
+        gaussian_filter(estimate, sigma, output=ratio, truncate=TRUNCATE)
+        np.divide(observed, np.maximum(ratio, 1e-7, out=ratio), out=ratio)
+        estimate *= gaussian_filter(ratio, sigma, output=ratio, truncate=TRUNCATE)
+    sharp = np.clip(estimate[pad:-pad, pad:-pad], 0, 1)
+    return np.clip(rgb + (sharp - luma)[..., np.newaxis], 0, 1) * np.float32(255)
+
+
+def psf_radius(sigma: float) -> int:
+    """The Gaussian's radius in pixels, as ``gaussian_filter`` truncates it."""
+    return int(TRUNCATE * sigma + 0.5)
 
 
 async def classical(pixels: np.ndarray, params: dict) -> Output:
@@ -94,13 +110,13 @@ async def classical(pixels: np.ndarray, params: dict) -> Output:
     sigma = estimate_blur(rgb)
     if sigma < SHARP_ENOUGH:
         return Output(pixels.copy(), method=f"nothing changed: no measurable blur (estimated {sigma:.2f} px)")
-    psf = gaussian_psf(sigma)
 
     async def run_tile(window):
-        return richardson_lucy(window, psf)
+        return richardson_lucy(window, sigma)
 
     out = pixels.copy()
-    await tiled(rgb, run_tile, tile=CLASSICAL_TILE, overlap=2 * psf.shape[0], out=out[..., :3], store=to_uint8)
+    kernel = 2 * psf_radius(sigma) + 1
+    await tiled(rgb, run_tile, tile=CLASSICAL_TILE, overlap=2 * kernel, out=out[..., :3], store=to_uint8)
     return Output(out, method=f"Richardson-Lucy deconvolution of luminance, {ITERATIONS} iterations, "
                               f"for a Gaussian blur of {sigma:.1f} px estimated from the edges")
 
