@@ -37,6 +37,37 @@ class Result:
     encoding: Encoding = PNG
 
 
+@dataclass(frozen=True)
+class Start:
+    """A path about to run, for a host that says how long it may take.
+
+    Attributes
+    ----------
+    path : str
+        ``"classical"``, or the model try as the label names it (``"isnet-quint8@wasm"``):
+        the key a host keeps the pace it measures under.
+    megapixels : float
+        The photo's size.
+    seconds_per_megapixel : float or None
+        The tool's declared pace for this path (``tool.Pace``); ``None``: not measured.
+    """
+
+    path: str
+    megapixels: float
+    seconds_per_megapixel: float | None
+
+
+#: ``starting(start)``: told as each path begins.
+Starting = Callable[[Start], None]
+
+
+def path_of(provenance: Provenance) -> str:
+    """The ``Start.path`` of the path that made a result."""
+    if provenance.path != "model":
+        return "classical"
+    return "+".join(filter(None, (provenance.model, provenance.companion))) + f"@{provenance.backend}"
+
+
 def _size(pixels: NDArray[Any]) -> tuple[int, int]:
     return (int(pixels.shape[1]), int(pixels.shape[0]))
 
@@ -249,6 +280,7 @@ async def run_tool(
     load_packages: Callable[[tuple[str, ...]], Awaitable[None]] | None = None,
     progress: Progress | None = None,
     memory: Budget | None = None,
+    starting: Starting | None = None,
 ) -> Result:
     """Run ``tool`` on ``image``: its model when one can run, else its classical path.
 
@@ -275,6 +307,8 @@ async def run_tool(
         What the host can give this run: a path whose ``tool.footprint`` does not fit
         is not started (the model path falls back; the classical path refuses), and a
         path that runs out of memory all the same fails in words.
+    starting : callable(Start), optional
+        Told as each path begins, with the tool's declared pace for it.
 
     Returns
     -------
@@ -295,6 +329,8 @@ async def run_tool(
         raise ToolError(str(exc)) from exc
     watch = watch or Stopwatch()
     size = int(pixels.shape[0] * pixels.shape[1])
+    pace = tool.pace
+    starting = starting or (lambda start: None)
     provenance = Provenance(tool=tool.id, tier=tier.name, tier_overridden=tier.overridden,
                             tier_reasons=list(tier.reasons), input_size=_size(pixels), notes=list(image.notes))
 
@@ -324,6 +360,8 @@ async def run_tool(
             if attempt.skip:
                 chain.append(f"{attempt.name} skipped: {attempt.skip}")
                 continue
+            measured = pace.wasm.get(attempt.spec.id) if pace and attempt.backend == "wasm" else None
+            starting(Start(attempt.name, size / 1e6, measured))
             try:
                 output = await _run_model(tool.run_model, attempt, runtime, pixels, params, watch,
                                           progress or _no_progress)
@@ -359,6 +397,7 @@ async def run_tool(
         if load_packages and tool.classical_packages:
             with watch.phase("packages"):
                 await load_packages(tool.classical_packages)
+        starting(Start("classical", size / 1e6, pace.classical if pace else None))
         with watch.phase("classical"):
             made = tool.classical(pixels, params)
             output = _as_output(await made if inspect.isawaitable(made) else made)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import imaging
-from .engine import Result, ToolError, run_tool
+from .engine import Result, Starting, ToolError, run_tool
 from .imaging import Decoded
 from .memory import Budget, fits, ran_out, too_large
 from .models import ModelSpec
@@ -94,6 +94,7 @@ async def run_file(
     load_packages: PackageLoader | None = None,
     progress: Progress | None = None,
     memory: Budget | None = None,
+    starting: Starting | None = None,
 ) -> Finished:
     """Decode ``source``, run ``tool`` on it and encode the result.
 
@@ -117,6 +118,8 @@ async def run_file(
     memory : memory.Budget, optional
         What this host can give the run: a photo too large for every path the run may
         take is refused from its header, before it is decoded.
+    starting : callable(engine.Start), optional
+        As ``engine.run_tool`` takes it.
 
     Raises
     ------
@@ -150,7 +153,7 @@ async def run_file(
     if runtime is not None:
         runtime.take_notes()  # notes about earlier runs are not this run's
     result = await run_tool(tool, image, params, runtime=runtime, models=models, tier=tier, watch=watch,
-                            load_packages=load_packages, progress=progress, memory=memory)
+                            load_packages=load_packages, progress=progress, memory=memory, starting=starting)
     with watch.phase("encode"):
         try:
             written, mime, notes = imaging.encode(result.pixels, result.encoding, image.exif)

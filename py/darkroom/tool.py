@@ -195,6 +195,24 @@ class Footprint:
 
 
 @dataclass(frozen=True)
+class Pace:
+    """How long a tool's paths take, in seconds a megapixel of the photo, with its
+    default parameters, decode and encode included: what ``bench/suite.py`` measures in
+    the page (WASM, two cores) at 12 MP. The page turns it into an estimate before a run
+    and replaces it with the pace it then measures on the user's own computer.
+
+    Attributes
+    ----------
+    classical : float
+    wasm : dict of str to float, optional
+        By model id, for the models measured on WASM; others have no estimate.
+    """
+
+    classical: float
+    wasm: dict[str, float] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
 class Companion:
     """A second model a tool runs beside its own when a parameter asks for it, e.g. New
     background's image generator beside its cut-out.
@@ -294,6 +312,8 @@ class Tool:
     footprint : Footprint, optional
         Its paths' peak memory a pixel; ``None``: only the hosts' general size limit
         holds.
+    pace : Pace, optional
+        Its paths' measured seconds a megapixel; ``None``: no estimate before a run.
     """
 
     id: str
@@ -312,6 +332,7 @@ class Tool:
     rerun_on_change: bool = False
     companion: Companion | None = None
     footprint: Footprint | None = None
+    pace: Pace | None = None
     engine_params: tuple[Param, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:

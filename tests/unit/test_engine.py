@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from darkroom import imaging, models, tiers
-from darkroom.engine import Result, ToolError, candidates, run_tool
+from darkroom.engine import Result, Start, ToolError, candidates, path_of, run_tool
 from darkroom.models import ModelError
 from darkroom.provenance import Stopwatch
 from darkroom.runtime import RuntimeFailure, Session
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tiers import Attempt, Tier
-from darkroom.tool import Tool
+from darkroom.tool import Pace, Tool
 from darkroom.tools import registry
 
 WIDTH, HEIGHT = 64, 48
@@ -598,3 +598,31 @@ def test_tiled_model_runs_are_noted_with_their_tile_count(manifest):
     tiled_tool = dataclasses.replace(registry()["remove-background"], run_model=four_tiles)
     result = run(tiled_tool, imaging.Decoded(np.zeros((8, 8, 3), np.uint8), "PNG", ()), {}, FakeRuntime(), manifest)
     assert result.provenance.notes == ["Processed in 4 overlapping tiles, blended at the seams."]
+
+
+# --------------------------------------------------------------------------
+# Telling the host how long each path should take
+
+
+def test_each_path_is_announced_with_its_declared_pace_and_named_as_its_result_is(tool, image, manifest):
+    paced = dataclasses.replace(tool, pace=Pace(classical=3.0, wasm={"isnet-quint8": 0.5}))
+    runtime = FakeRuntime(attempts=attempts(manifest, "isnet-fp16@webgpu", "isnet-quint8@wasm"),
+                          load_errors={"isnet-fp16@webgpu": ModelError("broken download")})
+    started = []
+    result = run(paced, image, {}, runtime, manifest, starting=started.append)
+    megapixels = WIDTH * HEIGHT / 1e6
+    # WebGPU has no measured pace: a software adapter and a real GPU differ a hundredfold.
+    assert started == [Start("isnet-fp16@webgpu", megapixels, None), Start("isnet-quint8@wasm", megapixels, 0.5)]
+    assert path_of(result.provenance) == started[-1].path
+
+    started.clear()
+    result = run(paced, image, {"classical": True}, runtime, manifest, starting=started.append)
+    assert started == [Start("classical", megapixels, 3.0)]
+    assert path_of(result.provenance) == "classical"
+
+
+def test_a_tool_without_a_pace_is_announced_without_one(tool, image, manifest):
+    started = []
+    run(dataclasses.replace(tool, pace=None), image, {"classical": True}, FakeRuntime(), manifest,
+        starting=started.append)
+    assert started == [Start("classical", WIDTH * HEIGHT / 1e6, None)]
