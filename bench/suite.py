@@ -1,9 +1,13 @@
 """Benchmark: every suite tool in the page (WASM, the tier headless Chromium gets) and
 in the CLI (onnxruntime CPU), on a 1 MP and a 12 MP photo (or 48 MP).
 
-    .venv/bin/python bench/suite.py [--sizes 1mp,12mp,48mp] [--cases upscale,denoise,...] [--no-cli]
+    .venv/bin/python bench/suite.py [--sizes 1mp,12mp,48mp] [--cases upscale,denoise,...] [--no-cli] [--classical]
 
-Prints one row per tool and size: the path and model that ran, wall time, the engine's
+--classical runs every tool that has a model on its classical path instead. The page's
+seconds a megapixel are the figures tools declare as their ``Pace``.
+
+Prints one row per tool and size: the path and model that ran, wall time (and a
+megapixel), the engine's
 infer / process / classical phases, and the page's peak Chromium memory (sum of PSS).
 Each page run is warm (the model is downloaded and its session created by a first,
 small run). A benchmark, not a test: it prints numbers and asserts nothing.
@@ -150,14 +154,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="1mp,12mp")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--no-cli", action="store_true")
+    parser.add_argument("--classical", action="store_true")
     args = parser.parse_args()
+    from darkroom.tools import registry
+
+    tools = registry()
     from playwright.sync_api import sync_playwright
 
     build.build()
     server = make_server(DIST)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
-    print("case | size | page: what ran | wall s | phases s | peak MB | CLI: what ran | wall s | phases s", flush=True)
+    print("case | size | page: what ran | wall s | s/MP | phases s | peak MB | CLI: what ran | wall s | phases s",
+          flush=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
@@ -167,6 +176,8 @@ def main() -> None:
         page.evaluate("window.darkroom.ready")
         for case in args.cases.split(","):
             tool, params = CASES[case]
+            if args.classical and any(p.name == "classical" for p in tools[tool].params):
+                params = {**params, "classical": True}
             warm_up = with_masks(params, (64, 64))
             page.evaluate(RUN, [tool, base64.b64encode(photo(case, (64, 64))).decode(), warm_up])
             for size_name in args.sizes.split(","):
@@ -176,7 +187,9 @@ def main() -> None:
                     c = {"what": "-", "wall_s": float("nan"), "phases": "-"}
                 else:
                     c = bench_cli(tool, sized, jpeg)
-                print(f"{case} | {size_name} | {p['what']} | {p['wall_s']:.2f} | {p['phases']} | {p['peak_mb']:.0f} | "
+                per_mp = p["wall_s"] / (SIZES[size_name][0] * SIZES[size_name][1] / 1e6)
+                print(f"{case} | {size_name} | {p['what']} | {p['wall_s']:.2f} | {per_mp:.2f} | {p['phases']} | "
+                      f"{p['peak_mb']:.0f} | "
                       f"{c['what']} | {c['wall_s']:.2f} | {c['phases']}", flush=True)
         browser.close()
     server.shutdown()
