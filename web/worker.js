@@ -41,6 +41,9 @@ const fetchJson = async (url) => (await fetch(url)).json();
 const built = fetchJson("./build.json");
 const probed = bridge.probe(); // alongside the downloads; it never throws
 let python = null; // the BrowserApp, once booted
+// The page's Cancel: a shared byte Pyodide polls, raising KeyboardInterrupt in Python when
+// it reads 2 (null where the page is not cross-origin isolated and cannot share memory).
+let interrupt = null;
 
 // While Python starts, the model a tool's run will most likely try first can already
 // load, and, given a photo, run on the browser's decode of it (build.json's earlyStart,
@@ -127,7 +130,7 @@ async function boot() {
     totalMs: marks.ready - marks.start,
     snapshot,
   };
-  return { darkroom, build, timings, probe };
+  return { darkroom, build, timings, probe, pyodide };
 }
 
 const booted = boot();
@@ -178,6 +181,10 @@ const handlers = {
     const { darkroom } = await booted;
     return models.map((m) => JSON.parse(darkroom.register_user_model(m.tool, JSON.stringify(m.files), m.slot || "model")));
   },
+  async interruptWith({ buffer }) {
+    interrupt = buffer;
+    (await booted).pyodide.setInterruptBuffer(buffer);
+  },
   async injectFault({ where, model }) {
     await bridge.injectFault(where, model);
     return where;
@@ -189,8 +196,14 @@ const handlers = {
     const entries = Object.entries(params || {});
     const blobs = Object.fromEntries(entries.filter(([, value]) => value instanceof Blob));
     const plain = Object.fromEntries(entries.filter(([, value]) => !(value instanceof Blob)));
-    const reply = await darkroom.run(tool, blob, JSON.stringify(plain), blobs);
-    if (reply.error) return { error: reply.error };
+    if (interrupt) interrupt[0] = 0; // a Cancel pressed after the last run ended is not for this one
+    let reply;
+    try {
+      reply = await darkroom.run(tool, blob, JSON.stringify(plain), blobs);
+    } finally {
+      if (interrupt) interrupt[0] = 0;
+    }
+    if (reply.error) return { error: reply.error, cancelled: Boolean(reply.cancelled) };
     return { file: reply.file, mime: reply.mime, provenance: JSON.parse(reply.provenance), data: JSON.parse(reply.data) };
   },
 };

@@ -16,11 +16,12 @@ from js import Object
 from pyodide.ffi import create_proxy, to_js
 
 from . import byom, imaging, tiers
-from .engine import EARLY_MAX_PIXELS, ToolError, plan_attempts
+from .engine import EARLY_MAX_PIXELS, Start, ToolError, path_of, plan_attempts
 from .host import ImageFile, run_file
 from .memory import Budget
 from .models import ModelError, TensorSpec, parse_manifest
 from .runtime import RuntimeFailure, Session
+from .tool import Tool
 from .tools import registry
 
 
@@ -160,6 +161,10 @@ def python_memory() -> Budget:
                   "which can use all of the computer's memory.")
 
 
+#: Runs on photos smaller than this teach the page nothing about a tool's pace.
+LEARN_FROM_PIXELS = 1_000_000
+
+
 class BrowserApp:
     """The page's Python side. Created once by the worker with the served manifest."""
 
@@ -176,6 +181,25 @@ class BrowserApp:
         self._load_packages_js = load_packages
         self._report = report  # the worker's progress event sink
         self.memory = python_memory()
+        # Seconds a megapixel each (tool, path) took here, replacing the declared pace.
+        self._paces: dict[tuple[str, str], float] = {}
+
+    def _announce(self, tool: Tool, start: Start) -> None:
+        """Tell the page how long the path starting now should take, when that is known."""
+        measured = self._paces.get((tool.id, start.path))
+        rate = measured if measured is not None else start.seconds_per_megapixel
+        if rate is not None:
+            self._report(_js_object({"stage": "estimate", "seconds": rate * start.megapixels, "path": start.path,
+                                     "megapixels": start.megapixels, "measuredHere": measured is not None}))
+
+    def _learn_pace(self, tool: Tool, provenance) -> None:
+        """Keep the pace of a finished run, less its one-time costs (downloads, packages)."""
+        width, height = provenance.input_size
+        if width * height < LEARN_FROM_PIXELS:
+            return  # a small photo's time is mostly fixed costs, not its pixels
+        timings = provenance.timings_ms
+        working = timings["total"] - timings.get("load", 0) - timings.get("packages", 0)
+        self._paces[(tool.id, path_of(provenance))] = working / 1000 / (width * height / 1e6)
 
     def tier(self, name: str = "auto") -> tiers.Tier:
         """The recommended tier, or the one the user chose (raises ValueError for a bad name)."""
@@ -339,9 +363,12 @@ class BrowserApp:
                                       models=self.models, tier=tier,
                                       limits=(limits.get("maxMegapixels"), limits.get("maxMegabytes")),
                                       decode=decode, load_packages=self._load_packages, progress=work_progress,
-                                      memory=self.memory)
+                                      memory=self.memory, starting=lambda start: self._announce(tool, start))
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
+        except KeyboardInterrupt:  # the page's Cancel, through Pyodide's interrupt buffer
+            return _js_object({"cancelled": True, "error": "Cancelled. Your photo is kept; run again when you like."})
+        self._learn_pace(tool, finished.result.provenance)
         return _js_object({"file": memoryview(finished.file), "mime": finished.mime,
                            "provenance": finished.result.provenance.to_json(),
                            "data": json.dumps(finished.result.data)})

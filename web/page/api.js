@@ -1,5 +1,5 @@
 // The automation hooks on window.darkroom (stable: tests and power users rely on them).
-import { call, ready } from "./python.js";
+import { call, Cancelled, cancel, ready } from "./python.js";
 import { chosenTier } from "./tier.js";
 
 // params.tier overrides the tier for this run only; otherwise the page's choice applies.
@@ -8,7 +8,7 @@ import { chosenTier } from "./tier.js";
 export async function run(tool, blob, params = {}) {
   const withTier = { tier: await chosenTier(), ...params };
   const reply = await call("run", { tool, blob, params: withTier });
-  if (reply.error) throw new Error(reply.error);
+  if (reply.error) throw reply.cancelled ? new Cancelled(reply.error) : new Error(reply.error);
   return { blob: new Blob([reply.file], { type: reply.mime }), provenance: reply.provenance, data: reply.data };
 }
 
@@ -16,6 +16,8 @@ export function installApi() {
   window.darkroom = {
     ready,
     run,
+    // Stops the run in progress: its promise rejects with a Cancelled error.
+    cancel,
     probe: () => call("probe"),
     // Fault injection for tests of recovery: the next "load" or "infer" of `model` (any
     // model when empty) fails, or the worker "crash"es in the middle of that inference.

@@ -24,6 +24,14 @@ async function controlledByServiceWorker() {
 }
 
 const calls = new WorkerCalls(showProgress);
+let worker = null;
+
+// A run the user cancelled; the page says so instead of showing an error.
+export class Cancelled extends Error {}
+
+// Cancel stops Python between two steps of its work when the page can share memory with
+// the worker (cross-origin isolated); otherwise the worker is stopped and a fresh one starts.
+const interrupt = self.crossOriginIsolated ? new Uint8Array(new SharedArrayBuffer(1)) : null;
 
 // A new worker knows none of the user's own models: each is told of them first, so that
 // any run it is asked for (a retry after a crash, one sent before Python is ready) finds them.
@@ -36,19 +44,32 @@ function registerUserModels() {
 // with a clear message and a fresh worker starts at once: the photo and the results
 // live on this page, so nothing is lost and the user can simply run again.
 function startWorker() {
-  const worker = new Worker(new URL("../worker.js", import.meta.url), { type: "module" });
+  worker = new Worker(new URL("../worker.js", import.meta.url), { type: "module" });
   calls.connect(worker);
+  if (interrupt) calls.call("interruptWith", { buffer: interrupt }).catch(failed("set up Cancel"));
   registerUserModels();
   worker.onerror = (event) => {
     event.preventDefault();
-    worker.terminate();
     const reason = event.message || "unknown error";
-    calls.failAll(new Error(`The processing worker stopped (${reason}). It has been restarted; your photo and results are kept, so run again.`));
-    setStatus("Restarting the processing worker…");
-    startWorker();
-    calls.call("hello").then((reply) => setStatus(`Ready again in ${(reply.timings.totalMs / 1000).toFixed(1)} s · tier ${reply.tier.name}`),
-      failed("restart"));
+    restartWorker(new Error(`The processing worker stopped (${reason}). It has been restarted; your photo and results are kept, so run again.`));
   };
+}
+
+function restartWorker(error) {
+  worker.terminate();
+  calls.failAll(error);
+  setStatus("Restarting the processing worker…");
+  startWorker();
+  calls.call("hello").then((reply) => setStatus(`Ready again in ${(reply.timings.totalMs / 1000).toFixed(1)} s · tier ${reply.tier.name}`),
+    failed("restart"));
+}
+
+const CANCELLED = "Cancelled. Your photo is kept; run again when you like.";
+
+// Stops the run in progress; its call then fails with Cancelled.
+export function cancel() {
+  if (interrupt) Atomics.store(interrupt, 0, 2); // 2 is SIGINT: Python raises KeyboardInterrupt
+  else restartWorker(new Cancelled(CANCELLED));
 }
 
 // The worker starts as soon as this module loads; calls made before wait for it.

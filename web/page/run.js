@@ -5,7 +5,8 @@ import { run } from "./api.js";
 import { readParams } from "./controls.js";
 import { $ } from "./dom.js";
 import { state } from "./state.js";
-import { hideProgress, showError, showProgress } from "./status.js";
+import { Cancelled, cancel } from "./python.js";
+import { hideProgress, setStatus, showError, showProgress } from "./status.js";
 import { clearInput, keep, showResult } from "./view.js";
 
 export function rerun() {
@@ -33,7 +34,8 @@ async function runCurrent(overrides = {}) {
     await showResult(result);
     keep(saveResult(result));
   } catch (err) {
-    showError(err.message, { retry: true });
+    if (err instanceof Cancelled) setStatus(err.message);
+    else showError(err.message, { retry: true });
   } finally {
     hideProgress();
     state.running = false;
@@ -45,12 +47,21 @@ async function runCurrent(overrides = {}) {
   }
 }
 
+function cancelRun() {
+  if (!state.running) return;
+  state.rerunWanted = false; // a change queued behind the cancelled run is cancelled with it
+  showProgress({ stage: "run", message: "Cancelling…" });
+  cancel();
+}
+
 export function wireShortcuts() {
   $("[data-testid=run]").addEventListener("click", () => runCurrent());
   $("[data-testid=retry]").addEventListener("click", () => runCurrent());
   $("[data-testid=retry-classical]").addEventListener("click", () => runCurrent({ classical: true }));
   $("[data-testid=clear]").addEventListener("click", clearInput);
+  $("[data-testid=cancel]").addEventListener("click", cancelRun);
   document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.running) { event.preventDefault(); cancelRun(); }
     if (!(event.ctrlKey || event.metaKey)) return;
     const key = event.key.toLowerCase();
     if (key === "enter") { event.preventDefault(); runCurrent(); }

@@ -23,11 +23,30 @@ function showBootActivity(event) {
   setStatus(`Starting… ${Object.values(state.bootActivity).join(" · ")}`);
 }
 
+// A run expected to take longer than this says so before it starts.
+const LONG_RUN_SECONDS = 20;
+
+// "about 40 s", "about 3 min", "about 1 h 5 min".
+function roughly(seconds) {
+  if (seconds < 90) return `about ${Math.max(5, Math.round(seconds / 5) * 5)} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 60 ? `about ${minutes} min` : `about ${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function showEstimate({ seconds, megapixels, measuredHere }) {
+  const line = $("[data-testid=estimate]");
+  line.hidden = seconds < LONG_RUN_SECONDS;
+  const source = measuredHere ? "at the pace it ran on this computer" : "at the pace measured on a 2-core laptop";
+  line.textContent = `This will take ${roughly(seconds)} for a ${megapixels.toFixed(0)} MP photo (${source}). You can cancel it (Esc).`;
+}
+
 export function showProgress(event) {
   showBootActivity(event);
+  if (event.stage === "estimate") return showEstimate(event);
   const box = $(".progress");
   const bar = box.querySelector("progress");
   box.hidden = false;
+  box.querySelector(".cancel").hidden = !state.running; // downloads while booting are not a run
   if (event.stage === "model" || event.stage === "runtime") bar.value = event.loaded / event.total;
   else if (event.stage === "work") bar.value = event.done / event.total;
   else bar.removeAttribute("value");
@@ -36,6 +55,7 @@ export function showProgress(event) {
 
 export function hideProgress() {
   $(".progress").hidden = true;
+  $("[data-testid=estimate]").hidden = true;
 }
 
 export function setStatus(text) {
