@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -67,7 +69,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     build.build()
-    server = make_server(DIST)
+    # A copy: a rebuild while the soak runs (it takes half an hour) must not change what it serves.
+    served = Path(tempfile.mkdtemp()) / "dist"
+    shutil.copytree(DIST, served)
+    server = make_server(served)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     cases = args.cases.split(",")
