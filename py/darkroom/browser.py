@@ -181,25 +181,32 @@ class BrowserApp:
         self._load_packages_js = load_packages
         self._report = report  # the worker's progress event sink
         self.memory = python_memory()
-        # Seconds a megapixel each (tool, path) took here, replacing the declared pace.
-        self._paces: dict[tuple[str, str], float] = {}
+        # The last run of each (tool, path) here: (seconds, megapixels), less one-time costs.
+        self._runs: dict[tuple[str, str], tuple[float, float]] = {}
 
     def _announce(self, tool: Tool, start: Start) -> None:
-        """Tell the page how long the path starting now should take, when that is known."""
-        measured = self._paces.get((tool.id, start.path))
-        rate = measured if measured is not None else start.seconds_per_megapixel
-        if rate is not None:
-            self._report(_js_object({"stage": "estimate", "seconds": rate * start.megapixels, "path": start.path,
-                                     "megapixels": start.megapixels, "measuredHere": measured is not None}))
+        """Tell the page how long the path starting now should take, when that is known:
+        the declared rate, scaled by how much faster or slower the last run here was."""
+        last = self._runs.get((tool.id, start.path))
+        if last is None and start.rate is None:
+            return
+        if last is None:
+            seconds = start.rate.seconds(start.megapixels)
+        elif start.rate is None:
+            seconds = last[0] * start.megapixels / last[1]
+        else:
+            seconds = last[0] / start.rate.seconds(last[1]) * start.rate.seconds(start.megapixels)
+        self._report(_js_object({"stage": "estimate", "seconds": seconds, "path": start.path,
+                                 "megapixels": start.megapixels, "measuredHere": last is not None}))
 
     def _learn_pace(self, tool: Tool, provenance) -> None:
-        """Keep the pace of a finished run, less its one-time costs (downloads, packages)."""
+        """Keep how long a finished run took, less its one-time costs (downloads, packages)."""
         width, height = provenance.input_size
         if width * height < LEARN_FROM_PIXELS:
             return  # a small photo's time is mostly fixed costs, not its pixels
         timings = provenance.timings_ms
         working = timings["total"] - timings.get("load", 0) - timings.get("packages", 0)
-        self._paces[(tool.id, path_of(provenance))] = working / 1000 / (width * height / 1e6)
+        self._runs[(tool.id, path_of(provenance))] = (working / 1000, width * height / 1e6)
 
     def tier(self, name: str = "auto") -> tiers.Tier:
         """The recommended tier, or the one the user chose (raises ValueError for a bad name)."""

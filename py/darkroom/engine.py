@@ -16,7 +16,7 @@ from .models import ModelError, ModelSpec
 from .provenance import Provenance, Stopwatch
 from .runtime import Runtime, RuntimeFailure
 from .tiers import MIN_MODEL_MEMORY_GB, Attempt, Tier, plan, running_tiers
-from .tool import ModelPath, Output, Progress, Tool
+from .tool import ModelPath, Output, Progress, Rate, Tool
 
 
 class ToolError(RuntimeError):
@@ -48,13 +48,13 @@ class Start:
         the key a host keeps the pace it measures under.
     megapixels : float
         The photo's size.
-    seconds_per_megapixel : float or None
+    rate : tool.Rate or None
         The tool's declared pace for this path (``tool.Pace``); ``None``: not measured.
     """
 
     path: str
     megapixels: float
-    seconds_per_megapixel: float | None
+    rate: Rate | None
 
 
 #: ``starting(start)``: told as each path begins.

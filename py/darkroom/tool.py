@@ -195,21 +195,33 @@ class Footprint:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """How long a path takes on a photo: ``fixed`` seconds (a model that sees the photo
+    at its own fixed size) plus ``per_megapixel`` seconds for each megapixel."""
+
+    per_megapixel: float
+    fixed: float = 0.0
+
+    def seconds(self, megapixels: float) -> float:
+        return self.fixed + self.per_megapixel * megapixels
+
+
+@dataclass(frozen=True)
 class Pace:
-    """How long a tool's paths take, in seconds a megapixel of the photo, with its
-    default parameters, decode and encode included: what ``bench/suite.py`` measures in
-    the page (WASM, two cores) at 12 MP. The page turns it into an estimate before a run
-    and replaces it with the pace it then measures on the user's own computer.
+    """How long a tool's paths take with its default parameters, decode and encode
+    included: what ``bench/suite.py`` measures in the page (WASM, two cores) at 1 and
+    12 MP. The page turns it into an estimate before a run, scaled by how fast this
+    computer turned out to be once it has run the tool.
 
     Attributes
     ----------
-    classical : float
-    wasm : dict of str to float, optional
+    classical : Rate
+    wasm : dict of str to Rate, optional
         By model id, for the models measured on WASM; others have no estimate.
     """
 
-    classical: float
-    wasm: dict[str, float] = field(default_factory=dict, hash=False)
+    classical: Rate
+    wasm: dict[str, Rate] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

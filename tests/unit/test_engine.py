@@ -19,7 +19,7 @@ from darkroom.provenance import Stopwatch
 from darkroom.runtime import RuntimeFailure, Session
 from darkroom.tiers import DEFAULT as DEFAULT_TIER
 from darkroom.tiers import Attempt, Tier
-from darkroom.tool import Pace, Tool
+from darkroom.tool import Pace, Rate, Tool
 from darkroom.tools import registry
 
 WIDTH, HEIGHT = 64, 48
@@ -605,19 +605,20 @@ def test_tiled_model_runs_are_noted_with_their_tile_count(manifest):
 
 
 def test_each_path_is_announced_with_its_declared_pace_and_named_as_its_result_is(tool, image, manifest):
-    paced = dataclasses.replace(tool, pace=Pace(classical=3.0, wasm={"isnet-quint8": 0.5}))
+    paced = dataclasses.replace(tool, pace=Pace(classical=Rate(3.0), wasm={"isnet-quint8": Rate(0.5, fixed=9.0)}))
     runtime = FakeRuntime(attempts=attempts(manifest, "isnet-fp16@webgpu", "isnet-quint8@wasm"),
                           load_errors={"isnet-fp16@webgpu": ModelError("broken download")})
     started = []
     result = run(paced, image, {}, runtime, manifest, starting=started.append)
     megapixels = WIDTH * HEIGHT / 1e6
     # WebGPU has no measured pace: a software adapter and a real GPU differ a hundredfold.
-    assert started == [Start("isnet-fp16@webgpu", megapixels, None), Start("isnet-quint8@wasm", megapixels, 0.5)]
+    assert started == [Start("isnet-fp16@webgpu", megapixels, None),
+                       Start("isnet-quint8@wasm", megapixels, Rate(0.5, fixed=9.0))]
     assert path_of(result.provenance) == started[-1].path
 
     started.clear()
     result = run(paced, image, {"classical": True}, runtime, manifest, starting=started.append)
-    assert started == [Start("classical", megapixels, 3.0)]
+    assert started == [Start("classical", megapixels, Rate(3.0))]
     assert path_of(result.provenance) == "classical"
 
 

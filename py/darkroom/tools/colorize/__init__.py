@@ -21,7 +21,7 @@ from ...byom import Signature, TensorRule
 from ...float_image import linear_to_srgb, resize
 from ...tensors import to_input
 from ...tiling import UNIT_RANGE_NCHW
-from ...tool import Footprint, Output, Param, Tool, model_scale_notes, rgb_of
+from ...tool import Footprint, Output, Pace, Param, Rate, Tool, model_scale_notes, rgb_of
 from . import lab
 
 #: Palette stops, dark to light, as sRGB colours: each is reproduced at its own lightness
@@ -173,4 +173,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 11 resident; DDColor (the user's) runs at its
     # fixed input size.
     footprint=Footprint(classical=15),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.3)),
 )

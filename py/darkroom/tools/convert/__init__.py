@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...imaging import OUTPUT_FORMATS, Encoding
-from ...tool import Footprint, Output, Param, Tool
+from ...tool import Footprint, Output, Pace, Param, Rate, Tool
 
 DEFAULT_QUALITY = 85
 
@@ -39,4 +39,6 @@ TOOL = Tool(
     rerun_on_change=True,  # the size follows the quality slider
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): 16 resident, re-encoding as WebP.
     footprint=Footprint(classical=20),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.2)),
 )

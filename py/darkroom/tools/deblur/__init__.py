@@ -7,7 +7,7 @@ import numpy as np
 
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
-from ...tool import Footprint, Output, Tool
+from ...tool import Footprint, Output, Pace, Rate, Tool
 
 MODEL_TILE, MODEL_OVERLAP = 256, 32
 CLASSICAL_TILE = 512
@@ -139,4 +139,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 20 resident; the optional MAXIM model is not
     # measured.
     footprint=Footprint(classical=25),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(1.9)),
 )

@@ -7,7 +7,7 @@ import numpy as np
 from ...noise import estimate_noise
 from ...tensors import to_uint8
 from ...tiling import UNIT_RANGE_NHWC, image_model, same_size_signature, tile_side, tiled
-from ...tool import Footprint, Output, Param, Tool
+from ...tool import Footprint, Output, Pace, Param, Rate, Tool
 
 DEFAULT_STRENGTH = 0.8
 MODEL_TILE, MODEL_OVERLAP = 256, 32
@@ -78,4 +78,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 19 resident; the optional MAXIM model is not
     # measured.
     footprint=Footprint(classical=20),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(2.9)),
 )

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from ...byom import Signature, TensorRule
 from ...face_cascade import cascade_faces
 from ...tensors import to_input
-from ...tool import Footprint, Output, Tool
+from ...tool import Footprint, Output, Pace, Rate, Tool
 from . import blazeface
 
 #: BlazeFace short-range sees the whole photo at 128 px: measured with the astronaut's face
@@ -73,4 +73,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 13 resident, model 9 traced (BlazeFace; 17 with
     # its session).
     footprint=Footprint(classical=15, model=15),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.65), wasm={"blazeface-short": Rate(0.11)}),
 )

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...cutout import single_mask
 from ...imaging import to_float_rgb
-from ...tool import Companion, Footprint, Output, Param, Tool, model_scale_notes
+from ...tool import Companion, Footprint, Output, Pace, Param, Rate, Tool, model_scale_notes
 from . import backdrops, composite, generate
 
 DEFAULT_COLOUR = "#e6e6e6"
@@ -145,4 +145,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 32 resident, model 16 traced (ISNet; the generator
     # runs at 512 × 512).
     footprint=Footprint(classical=35, model=20),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.6), wasm={"isnet-quint8": Rate(0.3, fixed=9.2)}),
 )

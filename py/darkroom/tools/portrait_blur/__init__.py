@@ -17,7 +17,7 @@ from ...byom import Signature, TensorRule
 from ...cutout import single_mask
 from ...float_image import resize
 from ...imaging import to_float_rgb
-from ...tool import Footprint, Output, Param, Tool, model_scale_notes
+from ...tool import Footprint, Output, Pace, Param, Rate, Tool, model_scale_notes
 from . import lens
 
 #: The blur radius at strength 1, as a fraction of the photo's longer side.
@@ -103,4 +103,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 39 resident, model 40 traced (ISNet's mask as
     # depth).
     footprint=Footprint(classical=40, model=40),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(1.45), wasm={"isnet-quint8": Rate(0.47, fixed=8.8)}),
 )

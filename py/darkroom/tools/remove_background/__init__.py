@@ -6,7 +6,7 @@ import numpy as np
 
 from ...cutout import single_mask
 from ...cutout.single_mask import SIGNATURE
-from ...tool import Footprint, Output, Param, Tool, model_scale_notes, rgb_of, single_pass
+from ...tool import Footprint, Output, Pace, Param, Rate, Tool, model_scale_notes, rgb_of, single_pass
 
 OUTPUTS = ("cutout", "mask", "color")
 
@@ -69,4 +69,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 32 resident, model 14 traced (ISNet; its session
     # lives in the model worker).
     footprint=Footprint(classical=35, model=15),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.24), wasm={"isnet-quint8": Rate(0.16, fixed=9.0), "selfie-segmenter": Rate(0.08)}),
 )

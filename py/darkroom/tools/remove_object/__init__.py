@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...tensors import to_uint8
-from ...tool import Footprint, Output, Param, ParamError, Tool
+from ...tool import Footprint, Output, Pace, Param, ParamError, Rate, Tool
 from . import biharmonic, lama
 from .regions import Box, bounding, grown, merge_boxes, painted_boxes, square_around, square_side
 
@@ -166,4 +166,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 15 resident; LaMa (the user's) runs on crops
     # around the painted areas.
     footprint=Footprint(classical=15),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.3)),
 )

@@ -20,7 +20,7 @@ from ...byom import Signature, TensorRule
 from ...face_cascade import CASCADE_MAX_SIDE, CASCADE_MIN_FACE, cascade_faces
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
-from ...tool import Footprint, Output, Param, Tool
+from ...tool import Footprint, Output, Pace, Param, Rate, Tool
 from . import geometry
 
 DEFAULT_STRENGTH = 0.8
@@ -159,4 +159,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 14 resident, most of it the cascade's search; a
     # face's crop is small.
     footprint=Footprint(classical=15),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.95)),
 )

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ...face_cascade import cascade_faces
-from ...tool import Footprint, Output, Tool
+from ...tool import Footprint, Output, Pace, Rate, Tool
 from . import clip
 
 #: Measurements run on a copy this long on its longer side: fast, and enough for them.
@@ -112,4 +112,6 @@ TOOL = Tool(
     signature=clip.SIGNATURE,
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): classical 10 resident: it measures a shrunk copy.
     footprint=Footprint(classical=10),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(0.5)),
 )

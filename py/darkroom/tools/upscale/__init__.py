@@ -12,7 +12,7 @@ from ...byom import Signature, TensorRule
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
 from ...tiling import UNIT_RANGE_NCHW, image_model, tile_side, tiled
-from ...tool import Footprint, Output, Param, ParamError, Tool
+from ...tool import Footprint, Output, Pace, Param, ParamError, Rate, Tool
 
 #: Past this the result would not fit comfortably in a browser tab (3 bytes a pixel, plus tiles).
 MAX_OUTPUT_PIXELS = 64_000_000
@@ -110,4 +110,6 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): at 4 MP (×2): classical 95 resident, model 38 traced
     # (esrgan-medium-x2); ×4's 64 MP output limit binds first.
     footprint=Footprint(classical=95, model=40),
+    # Seconds at 12 MP in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path).
+    pace=Pace(classical=Rate(17.2), wasm={"esrgan-slim-x2": Rate(24.0)}),
 )
