@@ -47,6 +47,7 @@ CASES = {
     "denoise": ("denoise", {}),
     "deblur": ("deblur", {}),
     "find-faces": ("find-faces", {}),
+    "cutout": ("remove-background", {}),
     "portrait-cutout": ("remove-background", {"subject": "portrait", "output": "mask"}),
     "portrait-blur": ("portrait-blur", {}),
     "new-background": ("generate-background", {}),
@@ -176,7 +177,7 @@ def main() -> None:
         page.evaluate("window.darkroom.ready")
         for case in args.cases.split(","):
             tool, params = CASES[case]
-            if args.classical and any(p.name == "classical" for p in tools[tool].params):
+            if args.classical and tools[tool].run_model is not None:
                 params = {**params, "classical": True}
             warm_up = with_masks(params, (64, 64))
             page.evaluate(RUN, [tool, base64.b64encode(photo(case, (64, 64))).decode(), warm_up])
