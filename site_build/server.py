@@ -1,7 +1,5 @@
-"""A static server for ``dist/`` with the headers the page needs.
-
-Cross-origin isolation lets WASM use threads; the Content-Security-Policy keeps every
-byte on this origin; single byte ranges let an interrupted model download resume.
+"""A static server for ``dist/`` with the headers the page needs (site_build.headers);
+single byte ranges let an interrupted model download resume.
 """
 
 from __future__ import annotations
@@ -14,20 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-# Nothing but this origin may be fetched, scripted or framed, so no script can send an
-# image anywhere; WASM compilation needs 'wasm-unsafe-eval', result previews need blob:.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self' 'wasm-unsafe-eval'",
-    "worker-src 'self'",
-    "connect-src 'self' blob:",  # blob: is this page's own memory, never the network
-    "img-src 'self' blob: data:",
-    "style-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-])
+from site_build.headers import HEADERS
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -61,10 +46,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         """Add the isolation, CSP, range and no-cache headers to every response."""
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        for name, value in HEADERS.items():
+            self.send_header(name, value)
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
