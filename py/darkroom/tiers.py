@@ -30,6 +30,9 @@ MIN_MODEL_MEMORY_GB = 2
 STRONG_CPU_CORES = 8
 PRO_MIN_BUFFER = 1 << 30
 PRO_MIN_STORAGE_BINDING = 1 << 29
+#: Said first when the page is not cross-origin isolated: the host, not the device, holds
+#: WASM to one thread, and the label (which quotes the first reason) says so too.
+NOT_ISOLATED = "WASM on 1 thread: this page is not cross-origin isolated (the host sends no COOP/COEP)."
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,8 @@ def decide(probe: dict[str, Any]) -> Tier:
     memory = probe.get("deviceMemory")
     cores = probe.get("hardwareConcurrency") or 1
     threads = bool((probe.get("wasm") or {}).get("threads")) and bool(probe.get("crossOriginIsolated"))
-    reasons = []
+    # Only an explicit False: a report without the field (not a page) says nothing of it.
+    reasons = [NOT_ISOLATED] if probe.get("crossOriginIsolated") is False else []
 
     usable_gpu = False
     if not gpu.get("available"):

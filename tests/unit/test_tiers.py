@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from darkroom import models, tiers
+from darkroom.provenance import Provenance
 from darkroom.runtime import CpuRuntime
 from darkroom.tiers import DEFAULT, Attempt, Tier, decide, override, plan, software_adapter
 from darkroom.tools import registry
@@ -386,3 +387,13 @@ def test_cpu_runtime_leaves_gpu_only_models_to_an_explicit_pick(manifest):
     assert "wasm" not in thick.backends  # minutes per megapixel on a CPU
     assert names(CpuRuntime().plan([thick, medium], DEFAULT)) == [("esrgan-medium-x2@cpu", None)]
     assert names(CpuRuntime().plan([thick], DEFAULT)) == [("esrgan-thick-x2@cpu", None)]
+
+
+def test_a_page_that_is_not_isolated_says_so_first_and_on_the_label():
+    tier = decide(probe(NVIDIA, isolated=False))
+    assert tier.reasons[0] == tiers.NOT_ISOLATED
+    label = Provenance(tool="remove-background", path="model", model="isnet-quint8", backend="wasm",
+                       tier=tier.name, tier_reasons=list(tier.reasons)).label()
+    assert "WASM on 1 thread: this page is not cross-origin isolated (the host sends no COOP/COEP)." in label
+    assert tiers.NOT_ISOLATED not in decide(probe(NVIDIA)).reasons
+    assert tiers.NOT_ISOLATED not in decide({}).reasons  # a report that does not say is not blamed
