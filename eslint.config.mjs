@@ -29,7 +29,7 @@ export default [
   },
   {
     files: ["service_worker.js"],
-    // build.py writes the precache list in place of __PRECACHE__.
-    languageOptions: { sourceType: "script", globals: { ...globals.serviceworker, __PRECACHE__: "readonly" } },
+    // build.py writes the precache list and the headers in place of __PRECACHE__ and __HEADERS__.
+    languageOptions: { sourceType: "script", globals: { ...globals.serviceworker, __PRECACHE__: "readonly", __HEADERS__: "readonly" } },
   },
 ];

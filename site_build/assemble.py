@@ -14,6 +14,7 @@ from darkroom.engine import early_start
 from darkroom.models import ModelSpec, sha256_file
 from darkroom.tools import catalog, registry
 from site_build.common import DIST, NODE_MODULES, ROOT, log
+from site_build.headers import HEADERS
 from site_build.icons import write_icons
 from site_build.model_files import copy_models
 from site_build.pyodide_files import PYODIDE_CORE, copy_pyodide, lock_closure, python_snapshot
@@ -110,11 +111,13 @@ def _served(paths: list[Path]) -> list[dict]:
 
 
 def write_service_worker(build_id: str, web_files: list[str]) -> None:
-    """The service worker, keyed by ``build_id`` and precaching the app shell (page and icons)."""
+    """The service worker, keyed by ``build_id``, precaching the app shell (page and icons)
+    and adding the headers the page needs to what it serves."""
     icons = [f"./icons/{p.name}" for p in sorted((DIST / "icons").glob("*.png"))]
     shell = ["./"] + [f"./{name}" for name in web_files] + icons
     service_worker = (ROOT / "service_worker.js").read_text().replace("__BUILD_ID__", build_id)
     service_worker = service_worker.replace("__PRECACHE__", json.dumps(shell))
+    service_worker = service_worker.replace("__HEADERS__", json.dumps(HEADERS, indent=2))
     (DIST / "service_worker.js").write_text(service_worker)
 
 
@@ -137,7 +140,7 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     app_archive = package_app()
     web_files = copy_web_files()
     write_icons()
-    build_id = hash_build([app_archive, packages, list(shipped), snapshot and snapshot.name], web_files)
+    build_id = hash_build([app_archive, packages, list(shipped), snapshot and snapshot.name, HEADERS], web_files)
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
             "classicalInPage": classical_in_page, "bootFiles": boot_files(app_archive, packages, snapshot),
             "pythonSnapshot": described(snapshot),
