@@ -4,6 +4,7 @@ files together: the app archive, the web files, ``build.json`` and the service w
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from darkroom.engine import early_start
 from darkroom.models import ModelSpec, sha256_file
 from darkroom.tools import catalog, registry
 from site_build.common import DIST, NODE_MODULES, ROOT, log
-from site_build.headers import HEADERS
+from site_build.headers import HEADERS, META_CONTENT_SECURITY_POLICY
 from site_build.icons import write_icons
 from site_build.model_files import copy_models
 from site_build.pyodide_files import PYODIDE_CORE, copy_pyodide, lock_closure, python_snapshot
@@ -64,6 +65,10 @@ def copy_web_files() -> list[str]:
     for name in names:
         (DIST / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(WEB / name, DIST / name)
+    # The first visit comes before the service worker that adds the policy header, so
+    # the page carries the policy too, as far as a <meta> tag can.
+    page = DIST / "index.html"
+    page.write_text(page.read_text().replace("__CONTENT_SECURITY_POLICY__", html.escape(META_CONTENT_SECURITY_POLICY)))
     return names
 
 

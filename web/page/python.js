@@ -23,6 +23,20 @@ async function controlledByServiceWorker() {
   }
 }
 
+// On a host that sends no COOP/COEP headers, the page is cross-origin isolated (WASM
+// threads) only when the service worker, which adds them, served it: so the first visit
+// reloads once the worker controls the page, before the Python worker starts and any
+// work could be lost. Once per tab session: if isolation still fails, the app runs on
+// one thread and the tier's reasons say why.
+const RELOADED_KEY = "darkroom.reloadedForIsolation";
+
+function reloadingForIsolation() {
+  if (self.crossOriginIsolated || !navigator.serviceWorker?.controller || sessionStorage.getItem(RELOADED_KEY)) return false;
+  sessionStorage.setItem(RELOADED_KEY, "1");
+  location.reload();
+  return true;
+}
+
 const calls = new WorkerCalls(showProgress);
 let worker = null;
 
@@ -72,8 +86,9 @@ export function cancel() {
   else restartWorker(new Cancelled(CANCELLED));
 }
 
-// The worker starts as soon as this module loads; calls made before wait for it.
-const started = controlledByServiceWorker().then(startWorker);
+// The worker starts as soon as this module loads; calls made before wait for it (and,
+// while the page reloads for isolation, wait for good).
+const started = controlledByServiceWorker().then(() => (reloadingForIsolation() ? new Promise(() => {}) : startWorker()));
 
 export async function call(op, args = {}, transfer = []) {
   await started;
