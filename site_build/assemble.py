@@ -1,5 +1,6 @@
 """``dist/`` as a whole: ``build()`` runs every job in order and adds what ties their
-files together: the app archive, the web files, ``build.json`` and the service worker."""
+files together: the app archive, the web files, ``build.json``, the service worker and
+the static hosts' header configs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from site_build.model_files import copy_models
 from site_build.pyodide_files import PYODIDE_CORE, copy_pyodide, lock_closure, python_snapshot
 
 WEB = ROOT / "web"
+# Static hosts that read their header rules from the site itself (Netlify and Cloudflare
+# Pages, Vercel); deploy/ also holds the nginx and Caddy snippets, which live elsewhere.
+HOST_CONFIGS = ("_headers", "vercel.json")
 # WASM sessions use the plain build; WebGPU sessions load the asyncify build on first use.
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm",
              "ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
@@ -70,6 +74,12 @@ def copy_web_files() -> list[str]:
     page = DIST / "index.html"
     page.write_text(page.read_text().replace("__CONTENT_SECURITY_POLICY__", html.escape(META_CONTENT_SECURITY_POLICY)))
     return names
+
+
+def copy_host_configs() -> None:
+    """The header configs that static hosts read from the site, from deploy/ into dist/."""
+    for name in HOST_CONFIGS:
+        shutil.copy2(ROOT / "deploy" / name, DIST / name)
 
 
 def hash_build(shipped: list, web_files: list[str]) -> str:
@@ -144,6 +154,7 @@ def build(wheel_dir: Path | None = None, optional_models: bool = False) -> Path:
     shipped = {spec.id: spec for spec in copy_models(optional_models)}
     app_archive = package_app()
     web_files = copy_web_files()
+    copy_host_configs()
     write_icons()
     build_id = hash_build([app_archive, packages, list(shipped), snapshot and snapshot.name, HEADERS], web_files)
     info = {"build": build_id, "appArchive": app_archive, "pyodidePackages": packages,
