@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -55,9 +56,26 @@ def open_app(context, site):
     # A missing file or a failed script shows up here first.
     page.on("console", lambda message: message.type == "error" and log.errors.append(message.text))
     page.goto(site)
-    page.wait_for_function("() => window.darkroom !== undefined")  # a function: CSP forbids eval
-    page.evaluate("window.darkroom.ready")
+    # On a host that sends no COOP/COEP the page reloads itself once, when its service
+    # worker (which adds them) takes control: the wait starts again on the new page.
+    for attempt in range(2):
+        try:
+            page.wait_for_function("() => window.darkroom !== undefined")  # a function: CSP forbids eval
+            page.evaluate("window.darkroom.ready")
+            break
+        except PlaywrightError as exc:
+            if attempt or "Execution context was destroyed" not in str(exc):
+                raise
     return page, log
+
+
+def main_frame_loads(context) -> list[str]:
+    """The URLs that the pages opened in ``context`` from now on load as a whole
+    (navigations and reloads of their main frame), as they happen."""
+    loads: list[str] = []
+    context.on("page", lambda page: page.on(
+        "framenavigated", lambda frame: frame == page.main_frame and loads.append(frame.url)))
+    return loads
 
 
 # Calls window.darkroom.run on bytes given as base64; returns {file (base64), type, provenance, data} or {error}.
@@ -94,6 +112,19 @@ READ_RESULT = """async () => {
   let s = ''; for (const b of bytes) s += String.fromCharCode(b);
   return btoa(s);
 }"""
+
+
+def make_plain_server(root):
+    """A server for ``root`` that sends no headers of its own, like any static host
+    (Python's plain http.server, quiet); on a free port of 127.0.0.1, not yet started."""
+    import http.server
+    from functools import partial
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+    return http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(root)))
 
 
 def make_faulty_server(root):
