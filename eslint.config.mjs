@@ -9,13 +9,16 @@ const WORKER_FILES = ["web/worker.js", "web/model_worker.js", "web/bridge.js", "
 const SHARED_FILES = ["web/rpc.js"];
 
 export default [
+  // Built, installed or bundled by others: not ours to lint.
+  { ignores: ["dist/", ".venv/", "**/node_modules/", "bench/vs_imgly/build/"] },
   js.configs.recommended,
   {
-    files: ["web/**/*.js", "service_worker.js"],
+    files: ["web/**/*.js", "service_worker.js", "bench/vs_imgly/imgly_entry.js"],
     languageOptions: { ecmaVersion: 2023, sourceType: "module" },
   },
   {
-    files: ["web/**/*.js"],
+    // The benchmark's page side, bundled for imgly.html by run.py.
+    files: ["web/**/*.js", "bench/vs_imgly/imgly_entry.js"],
     ignores: [...WORKER_FILES, ...SHARED_FILES],
     languageOptions: { globals: globals.browser },
   },
@@ -31,5 +34,10 @@ export default [
     files: ["service_worker.js"],
     // build.py writes the precache list and the headers in place of __PRECACHE__ and __HEADERS__.
     languageOptions: { sourceType: "script", globals: { ...globals.serviceworker, __PRECACHE__: "readonly", __HEADERS__: "readonly" } },
+  },
+  {
+    // The build's Node scripts.
+    files: ["wasm/**/*.mjs"],
+    languageOptions: { globals: globals.node },
   },
 ];
