@@ -17,15 +17,31 @@ export function setProgressSink(sink) {
 }
 
 // --- the model worker ----------------------------------------------------------------
-const modelWorker = new Worker(new URL("./model_worker.js", import.meta.url), { type: "module" });
 const modelCalls = new WorkerCalls((event) => progressSink(event));
-modelCalls.connect(modelWorker);
-// The model worker dying (a WebAssembly abort, out of memory) is this worker dying: the
-// page then restarts both, keeping the photo and results.
-modelWorker.onerror = (event) => {
-  event.preventDefault();
-  setTimeout(() => { throw new Error(`the model worker stopped (${event.message || "unknown error"})`); });
-};
+let modelWorker = null;
+
+function startModelWorker() {
+  modelWorker = new Worker(new URL("./model_worker.js", import.meta.url), { type: "module" });
+  modelCalls.connect(modelWorker);
+  // The model worker dying outright is this worker dying: the page then restarts both,
+  // keeping the photo and results.
+  modelWorker.onerror = (event) => {
+    event.preventDefault();
+    setTimeout(() => { throw new Error(`the model worker stopped (${event.message || "unknown error"})`); });
+  };
+}
+
+startModelWorker();
+
+// onnxruntime's WebAssembly aborted (out of memory) but the model worker still answers:
+// a fresh model worker replaces it, so the next run finds as much memory as in a fresh
+// page, and Python (told by the reply's kind, "aborted") drops its sessions, not its work.
+function replaceModelWorker() {
+  modelWorker.terminate();
+  modelCalls.failAll(new Error("the model worker was replaced after running out of memory"));
+  loads.clear();
+  startModelWorker();
+}
 
 const ask = (op, args, transfer) => modelCalls.call(op, args, transfer);
 
@@ -86,6 +102,7 @@ export async function run(handle, feeds, outputNames) {
   }
   const asked = performance.timeOrigin + performance.now();
   const reply = await ask("run", { handle, feeds: sent, outputNames: Array.from(outputNames) }, Object.values(sent).map((feed) => feed.data.buffer));
+  if (reply.error?.kind === "aborted") replaceModelWorker();
   // An early result: how long before this run asked for it its inference had started.
   if (reply.early) reply.early.aheadMs = asked - reply.early.startedAt;
   return reply;

@@ -17,10 +17,17 @@ let gpu = null; // {device, lost: null | reason}
 const progress = (event) => self.postMessage({ type: "progress", ...event });
 
 // Fault injection for the recovery tests (window.darkroom.injectFault): the next load
-// or inference (of `model`, or of any model) fails the way a real one does, or the
-// worker dies mid-inference.
-const FAULTS = new Set(["load", "infer", "crash"]);
+// or inference (of `model`, or of any model) fails the way a real one does, the worker
+// dies mid-inference, or onnxruntime's WebAssembly aborts (a failed memory grow), after
+// which, as after a real abort, nothing more runs in this worker.
+const FAULTS = new Set(["load", "infer", "crash", "abort"]);
 let armedFault = null; // {where, model}
+let aborted = null; // the abort that left onnxruntime's WebAssembly unusable
+
+// onnxruntime-web's WebAssembly is built without C++ exceptions: running out of memory
+// (a failed memory grow, bad_alloc) aborts the whole module, not just the call.
+const isAbort = (err) => err instanceof WebAssembly.RuntimeError
+  || /Aborted\(|out of memory|bad_alloc|Maximum memory size|memory access out of bounds/i.test(err.message || "");
 
 function faultDue(where, model) {
   if (!armedFault || armedFault.where !== where || (armedFault.model && armedFault.model !== model)) return false;
@@ -103,7 +110,9 @@ function infer(entry, feeds, outputNames) {
   const run = entry.queue.then(async () => {
     try {
       if (entry.gpu && entry.gpu.lost) throw new Error(`the GPU device was lost (${entry.gpu.lost})`);
+      if (aborted) throw aborted;
       if (faultDue("infer", entry.model)) throw new Error("injected fault: inference failed");
+      if (faultDue("abort", entry.model)) throw new WebAssembly.RuntimeError("Aborted(OOM) (injected fault)");
       if (faultDue("crash", entry.model)) {
         setTimeout(() => { throw new Error("injected crash"); }); // uncaught, as a WebAssembly abort would be
         return new Promise(() => {}); // and the run never finishes
@@ -114,6 +123,10 @@ function infer(entry, feeds, outputNames) {
       const outputs = Object.fromEntries(outputNames.map((name) => [name, outputOf(results[name])]));
       return { outputs, inferMs: performance.now() - started };
     } catch (err) {
+      if (isAbort(err)) {
+        aborted = err;
+        return { error: { kind: "aborted", message: `onnxruntime-web ran out of memory running ${entry.model} (${err.message})` } };
+      }
       return { error: { kind: "runtime", message: `onnxruntime-web failed running the model: ${err.message}` } };
     }
   });

@@ -83,7 +83,11 @@ class BrowserRuntime:
             for proxy in proxies.values():
                 proxy.destroy()
         if hasattr(reply, "error"):
-            _raise_for({"error": reply.error.to_py()})
+            error = reply.error.to_py()
+            if error["kind"] == "aborted":  # bridge.js replaced the model worker: every session went with it
+                self._sessions.clear()
+                error["message"] += "; its worker was replaced, so the next run starts with all of its memory"
+            _raise_for({"error": error})
         if hasattr(reply, "early"):
             self._notes.append(
                 f"The model started on the browser's decode of the photo {reply.early.aheadMs / 1000:.1f} s before this"

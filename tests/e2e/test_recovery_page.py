@@ -56,6 +56,21 @@ def test_model_load_and_inference_failures_fall_back_then_recover(app):
     assert run_hook(page, PHOTO, {}, tool="find-faces")["provenance"]["path"] == "model"
 
 
+def test_onnxruntime_out_of_memory_falls_back_and_the_next_run_has_the_model_again(app):
+    """onnxruntime-web's WebAssembly aborts when a memory grow fails, and stays unusable;
+    the injected abort leaves the model worker the same way, so only its replacement
+    lets the next run use the model again, with the Python worker untouched."""
+    page, _ = app
+    page.evaluate("window.darkroom.injectFault('abort', 'blazeface-short')")
+    reply = run_hook(page, PHOTO, {}, tool="find-faces")
+    assert reply["provenance"]["path"] == "classical"
+    assert "onnxruntime-web ran out of memory running blazeface-short" in reply["provenance"]["reason"]
+    assert "its worker was replaced" in reply["provenance"]["reason"]
+    again = run_hook(page, PHOTO, {}, tool="find-faces")["provenance"]
+    assert (again["path"], again["model"], again["reason"]) == ("model", "blazeface-short", None)
+    assert "Restarting" not in page.get_by_test_id("status").inner_text()
+
+
 def test_worker_crash_mid_run_keeps_the_work_and_retry_succeeds(app, tmp_path):
     page, log = app
     page.get_by_test_id("tool-find-faces").click()
