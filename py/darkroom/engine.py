@@ -388,7 +388,9 @@ async def run_tool(
         if chain:
             reason = f"No model could run ({'; '.join(chain)})."
         else:
-            reason = f"The {tier.name} tier runs no model here: {' '.join(tier.reasons)}"
+            reason = (f"The {tier.name} tier runs no model here: {' '.join(tier.reasons)}" if not tier.models_allowed
+                      else f"No {tool.id} model for these settings runs on the {tier.name} tier; choose one under "
+                           "Model to run it anyway.")
 
     if tool.footprint and memory and not fits(tool.footprint.classical, size, memory):
         refusal = too_large(tool.title, tool.id, size, tool.footprint.classical, memory)

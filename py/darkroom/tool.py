@@ -296,7 +296,11 @@ class Tool:
     ----------
     models : tuple of str
         Manifest ids this tool can run, best first; a model's manifest ``params`` say
-        which parameter values it serves, its ``backends`` which tiers run it.
+        which parameter values it serves, its ``backends`` which tiers run it. "auto"
+        picks among these.
+    chosen_only : tuple of str
+        Manifest ids that run only when the user picks them: models that lose to the
+        classical path on some photos, which "auto" must never run.
     classical : callable(pixels, params) -> ndarray or Output (or an awaitable of one)
         The scikit-image path; honest work, never presented as AI.
     run_model : async callable(spec, infer, pixels, params, progress) -> ndarray or Output
@@ -343,6 +347,7 @@ class Tool:
     library: str = "scikit-image"
     rerun_on_change: bool = False
     companion: Companion | None = None
+    chosen_only: tuple[str, ...] = ()
     footprint: Footprint | None = None
     pace: Pace | None = None
     engine_params: tuple[Param, ...] = field(default=(), init=False)
@@ -355,7 +360,7 @@ class Tool:
             extra.append(Param("classical", "Classical only", "bool", False,
                                help=f"Skip the AI model and run the {self.library} algorithm."))
         if self.models or self.signature:
-            extra.append(Param("model", "Model", "choice", "auto", ("auto",) + self.models,
+            extra.append(Param("model", "Model", "choice", "auto", ("auto",) + self.models + self.chosen_only,
                                help="Which neural network to run; auto picks the best for this device.",
                                open_prefix=USER_PREFIX if self.signature else ""))
         if self.companion:
@@ -392,4 +397,5 @@ class Tool:
         return {"id": self.id, "title": self.title, "description": self.description,
                 "group": self.group, "rerun_on_change": self.rerun_on_change,
                 "params": [p.to_dict() for p in self.all_params()], "models": list(self.models),
+                "chosen_only": list(self.chosen_only),
                 "user_models": slots}

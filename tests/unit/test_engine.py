@@ -428,7 +428,8 @@ def test_empty_plan_for_an_explicit_model_the_tier_does_not_list(tool, image, ma
     assert runtime.planned[0][0] == ["isnet-fp16"]
     assert runtime.loaded == []
     assert p.path == "classical"
-    assert p.reason == f"The lite tier runs no model here: {LITE.reasons[0]}{FALLBACK}"
+    assert p.reason == ("No remove-background model for these settings runs on the lite tier; choose one under "
+                        f"Model to run it anyway.{FALLBACK}")
 
 
 def test_classical_requested(tool, image, manifest):

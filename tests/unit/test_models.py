@@ -48,7 +48,8 @@ def test_every_model_belongs_to_a_tool_that_lists_it(real_doc):
 
     tools = registry()
     for spec in parse_manifest(real_doc).values():
-        assert spec.id in tools[spec.tool].models, f"{spec.id} is not in {spec.tool}'s models"
+        tool = tools[spec.tool]
+        assert spec.id in tool.models + tool.chosen_only, f"{spec.id} is not in {spec.tool}'s models"
         for recipe in (spec.source["recipe"], *spec.source.get("then", ())):
             assert (models.REPO_MODELS_DIR / "recipes" / f"{recipe}.py").is_file(), recipe
         for name, value in spec.params.items():
