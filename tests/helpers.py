@@ -70,3 +70,23 @@ def require_classical_in_page(build_info: dict) -> None:
     """Stop the test (see ``skip_unless_ci``) when the build could not ship scikit-image."""
     if not build_info["classicalInPage"]:
         skip_unless_ci("this build has no scikit-image wasm wheel (see build.py's log and wasm/NOTES.md)")
+
+
+#: scikit-image's natural photos that ship inside it (no download), by name.
+NATURAL_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle")
+
+
+def natural_crop(name: str, side: int) -> np.ndarray:
+    """A centre crop of ``side`` x ``side`` px of one of ``NATURAL_PHOTOS``, uint8 RGB."""
+    from skimage import data
+
+    photo = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+    top, left = (photo.shape[0] - side) // 2, (photo.shape[1] - side) // 2
+    return np.ascontiguousarray(photo[top:top + side, left:left + side, :3])
+
+
+def bicubic_shrink(pixels: np.ndarray, scale: int) -> np.ndarray:
+    """``pixels`` made ``scale`` times smaller with Pillow's bicubic filter, as upscalers are tested."""
+    height, width = pixels.shape[:2]
+    return np.asarray(Image.fromarray(pixels).resize((width // scale, height // scale), Image.Resampling.BICUBIC,
+                                                     reducing_gap=None))

@@ -185,6 +185,7 @@ async def image_model(
     tile: int,
     overlap: int,
     scale: int = 1,
+    native_scale: int | None = None,
     progress: Progress | None = None,
 ) -> NDArray[np.uint8]:
     """Run an image-to-image model (denoise, deblur, upscale) tile by tile.
@@ -199,7 +200,11 @@ async def image_model(
         uint8 (H, W, 3|4) sRGB. An alpha channel is not shown to the model: it is kept,
         or resized with Pillow's bicubic filter when ``scale > 1``.
     tile, overlap, scale : int
-        Tile side and overlap in input pixels; the model's output pixels per input pixel.
+        Tile side and overlap in input pixels; the result's pixels per input pixel.
+    native_scale : int, optional
+        The model's own output pixels per input pixel, when larger than ``scale`` (a x4
+        model asked for x2): each tile's output is reduced to ``scale`` with a Lanczos
+        filter before the tiles are blended, so the full native-size image never exists.
     progress : callable(done, total), optional
 
     Returns
@@ -209,7 +214,12 @@ async def image_model(
     """
 
     async def run_tile(window: NDArray[np.uint8]) -> NDArray[np.float32]:
-        return from_output(spec, await infer(to_input(spec, window)))
+        result = from_output(spec, await infer(to_input(spec, window)))
+        if native_scale and native_scale != scale:
+            size = (window.shape[1] * scale, window.shape[0] * scale)
+            result = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(result[..., c]), "F").resize(
+                size, Image.Resampling.LANCZOS)) for c in range(result.shape[2])], axis=-1)
+        return result
 
     height, width = pixels.shape[:2]
     out = np.empty((height * scale, width * scale, pixels.shape[2]), dtype=np.uint8)

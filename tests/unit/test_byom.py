@@ -197,14 +197,29 @@ def test_upscale_measures_a_users_models_scale_and_runs_it(tmp_path, cache, fact
     np.testing.assert_array_equal(np.asarray(Image.open(out)), pixels.repeat(factor, 0).repeat(factor, 1))
 
 
-def test_a_users_upscaler_of_another_scale_falls_back_and_says_why(tmp_path, cache, capsys):
-    source, out, model = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "nearest.onnx"
-    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(source)
+def test_a_users_x4_upscaler_makes_x2_by_reducing_each_tile(tmp_path, cache, capsys):
+    source, out, model = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "nearest-x4.onnx"
+    rows, columns = np.mgrid[0:40, 0:60]
+    pixels = np.stack([rows * 6, columns * 4, rows + columns], axis=-1).astype(np.uint8)  # smooth ramps
+    Image.fromarray(pixels).save(source)
     nearest_upscale_model(model, factor=4)
     assert cli.main(["upscale", str(source), str(out), "--scale", "2", "--model-file", str(model), "--json"]) == 0
     provenance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert provenance["path"] == "classical" and Image.open(out).size == (120, 80)
-    assert "it enlarges x4, not x2; choose scale 4 to use it" in provenance["reason"]
+    assert provenance["path"] == "model" and Image.open(out).size == (120, 80)
+    assert "The model enlarges x4; each tile was reduced to x2 with a Lanczos filter." in provenance["notes"]
+    # On smooth ramps, x4 nearest reduced by half is x2 nearest to within a grey level or two.
+    repeated = pixels.repeat(2, 0).repeat(2, 1).astype(int)
+    assert np.mean(np.abs(np.asarray(Image.open(out)).astype(int) - repeated)) < 2
+
+
+def test_a_users_upscaler_too_small_for_the_scale_falls_back_and_says_why(tmp_path, cache, capsys):
+    source, out, model = tmp_path / "in.png", tmp_path / "out.png", tmp_path / "nearest.onnx"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(source)
+    nearest_upscale_model(model, factor=2)
+    assert cli.main(["upscale", str(source), str(out), "--scale", "4", "--model-file", str(model), "--json"]) == 0
+    provenance = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert provenance["path"] == "classical" and Image.open(out).size == (240, 160)
+    assert "it enlarges x2, which cannot make x4; choose scale 2 to use it" in provenance["reason"]
 
 
 # A model in two parts, shaped like CLIP's encoders: an image one and a text one.

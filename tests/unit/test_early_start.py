@@ -2,6 +2,8 @@
 has started must name what Python's own plan would try first, and list every parameter
 that could change that."""
 
+import dataclasses
+
 import pytest
 
 from darkroom import models, tiers
@@ -42,9 +44,14 @@ def test_the_hint_is_what_python_plans_first_on_a_device_without_a_usable_gpu(ma
 
 def test_tools_whose_gpu_less_tiers_disagree_get_no_hint(manifest):
     tool = registry()["upscale"]
-    firsts = {first_attempt(tool, {}, manifest, tiers.Tier(name)) for name in GPU_LESS_TIERS}
+    # SPAN x2 runs on every tier; were it left to standard, lite would start elsewhere.
+    span = manifest["span-x2"]
+    standard_only = {**span.backends, "wasm": {"tiers": ["standard", "pro"]}}
+    disagreeing = {**manifest, "span-x2": dataclasses.replace(span, backends=standard_only)}
+    firsts = {first_attempt(tool, {}, disagreeing, tiers.Tier(name)) for name in GPU_LESS_TIERS}
     assert len(firsts) == 2
-    assert early_start(tool, manifest) is None
+    assert early_start(tool, disagreeing) is None
+    assert early_start(tool, manifest)["model"] == "span-x2"
 
 
 @pytest.mark.parametrize("tool_id", sorted(registry()))

@@ -1,7 +1,9 @@
-"""Upscale x2 or x4: ESRGAN (UpscalerJS) when a model can run, bicubic + unsharp mask otherwise.
+"""Upscale x2 or x4: SPAN (faithful) or Real-ESRGAN (photo look) when a model can run,
+bicubic + unsharp mask otherwise.
 
 Your own model: any RGB NCHW network that enlarges by a whole factor (ESRGAN-style
-exports); its factor is measured on one tile and must be the chosen scale.
+exports); its factor is measured on one small tile and must be the chosen scale or a
+multiple of it (a x4 model makes x2 by reducing each tile).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ...tool import Footprint, Output, Pace, Param, ParamError, Rate, Tool
 #: Past this the result would not fit comfortably in a browser tab (3 bytes a pixel, plus tiles).
 MAX_OUTPUT_PIXELS = 64_000_000
 MODEL_TILE, MODEL_OVERLAP = 192, 16
+#: A model's own factor, where the manifest does not give it, is measured on a grey tile this small.
+PROBE_SIDE = 16
 CLASSICAL_TILE, CLASSICAL_OVERLAP = 512, 16
 
 
@@ -65,8 +69,9 @@ async def classical(pixels: np.ndarray, params: dict) -> Output:
         return sharpen_upscale(window, scale)
 
     out = np.empty((height * scale, width * scale, channels), dtype=np.uint8)
-    await tiled(pixels, run_tile, tile=CLASSICAL_TILE, overlap=CLASSICAL_OVERLAP, scale=scale,
-                out=out, store=to_uint8)
+    # A photo smaller than a tile is not padded out to one (seconds for an icon).
+    side = max(min(CLASSICAL_TILE, max(height, width)), 2 * CLASSICAL_OVERLAP)
+    await tiled(pixels, run_tile, tile=side, overlap=CLASSICAL_OVERLAP, scale=scale, out=out, store=to_uint8)
     return Output(out, method="bicubic resize + unsharp mask")
 
 
@@ -80,19 +85,29 @@ SIGNATURE = Signature(
 
 
 async def measured_scale(spec, infer) -> int:
-    """How many times a model enlarges: the output side of one grey tile over its input side."""
-    side = tile_side(spec, MODEL_TILE)
+    """How many times a model enlarges: the output side of one small grey tile over its input side."""
+    side = tile_side(spec, PROBE_SIDE)
     grey = np.full((side, side, 3), 128, np.uint8)
     return from_output(spec, await infer(to_input(spec, grey))).shape[0] // side
 
 
 async def run_model(spec, infer, pixels, params, progress):
-    if spec.variant == "user":  # the manifest's models say their scale; a user's is measured
-        scale = await measured_scale(spec, infer)
-        if scale != int(params["scale"]):
-            raise ModelError(f"it enlarges x{scale}, not x{params['scale']}; choose scale {scale} to use it")
-    return await image_model(spec, infer, pixels, tile=tile_side(spec, MODEL_TILE), overlap=MODEL_OVERLAP,
-                             scale=int(params["scale"]), progress=progress)
+    wanted = int(params["scale"])
+    # A manifest model that serves one scale names it; one that serves several (a x4 model
+    # that also makes x2) and a user's model are measured.
+    native = int(spec.params["scale"]) if "scale" in spec.params else await measured_scale(spec, infer)
+    if native < wanted or native % wanted:
+        raise ModelError(f"it enlarges x{native}, which cannot make x{wanted}; choose scale {native} to use it")
+    # A photo smaller than a tile is not padded out to one: the network's cost is its pixels.
+    side = max(min(MODEL_TILE, max(pixels.shape[:2])), 2 * MODEL_OVERLAP)
+    upscaled = await image_model(spec, infer, pixels, tile=tile_side(spec, side), overlap=MODEL_OVERLAP,
+                                 scale=wanted, native_scale=native, progress=progress)
+    notes = []
+    if native != wanted:
+        notes.append(f"The model enlarges x{native}; each tile was reduced to x{wanted} with a Lanczos filter.")
+    if params["look"] == "photo":
+        notes.append("Generative detail: textures are the model's, not the photo's.")
+    return Output(upscaled, notes=tuple(notes))
 
 
 TOOL = Tool(
@@ -100,9 +115,15 @@ TOOL = Tool(
     title="Upscale",
     group="Enhance",
     description="Enlarge a photo 2x or 4x with detail restored.",
-    params=(Param("scale", "Scale", "choice", "2", ("2", "4"), help="How many times wider and taller."),),
-    models=("esrgan-thick-x2", "esrgan-thick-x4", "esrgan-medium-x2", "esrgan-medium-x4",
-            "esrgan-slim-x2", "esrgan-slim-x4"),
+    params=(Param("scale", "Scale", "choice", "2", ("2", "4"), help="How many times wider and taller."),
+            Param("look", "Look", "choice", "fidelity", ("fidelity", "photo"),
+                  help="Fidelity stays faithful to the photo; photo invents sharper textures (Real-ESRGAN).")),
+    # "auto" runs only models that beat the classical path on every photo of
+    # bench/upscale_quality.py (the photo look by its own measure: texture restored);
+    # UpscalerJS's ESRGANs each lose on some, so they run only when chosen.
+    models=("span-x2", "span-x4", "realesrgan-x4plus"),
+    chosen_only=("esrgan-thick-x4", "esrgan-thick-x2", "esrgan-medium-x4", "esrgan-medium-x2", "esrgan-slim-x4",
+                 "esrgan-slim-x2"),
     classical=classical,
     run_model=run_model,
     check=check,
