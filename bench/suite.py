@@ -44,6 +44,7 @@ SIZES = {"1mp": (1024, 1024), "12mp": (4000, 3000), "48mp": (8000, 6000)}
 CASES = {
     "upscale": ("upscale", {"scale": "2"}),
     "upscale-slim": ("upscale", {"scale": "2", "model": "esrgan-slim-x2"}),
+    "upscale-x4": ("upscale", {"scale": "4"}),
     "denoise": ("denoise", {}),
     "deblur": ("deblur", {}),
     "find-faces": ("find-faces", {}),
