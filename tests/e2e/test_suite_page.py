@@ -77,18 +77,17 @@ def test_upscale_in_the_page_tiles_with_progress_and_matches_cpython(app, tmp_pa
     assert page.wait_for_function(RUN_ENDED).json_value() == "ok"
 
     provenance = json.loads(page.get_by_test_id("provenance").get_attribute("data-provenance"))
-    # Headless Chromium's adapter is SwiftShader: the lite tier, whose x2 model is slim
-    # (medium is 3x slower in WASM for no measured gain).
-    assert (provenance["path"], provenance["model"], provenance["backend"]) == ("model", "esrgan-slim-x2", "wasm")
+    # Headless Chromium's adapter is SwiftShader: the lite tier, whose x2 model is SPAN.
+    assert (provenance["path"], provenance["model"], provenance["backend"]) == ("model", "span-x2", "wasm")
     assert provenance["output_size"] == [600, 480]
-    assert page.get_by_test_id("provenance").text_content().startswith("AI model esrgan-slim-x2 on wasm")
+    assert page.get_by_test_id("provenance").text_content().startswith("AI model span-x2 on wasm")
     tiles = len(tile_starts(300, upscale.MODEL_TILE, upscale.MODEL_OVERLAP)) * len(
         tile_starts(240, upscale.MODEL_TILE, upscale.MODEL_OVERLAP))
     seen = page.evaluate("window.progressSeen")
     assert tiles > 1 and f"Upscale: part {tiles} of {tiles}" in seen and f"Upscale: part 1 of {tiles}" in seen
 
     result = np.asarray(Image.open(io.BytesIO(base64.b64decode(page.evaluate(READ_RESULT)))))
-    reference = cpython("upscale", photo, {"scale": "2", "model": "esrgan-slim-x2"}).pixels
+    reference = cpython("upscale", photo, {"scale": "2", "model": "span-x2"}).pixels
     difference = np.abs(result.astype(int) - reference)
     print(f"upscale page vs CPython: mean {difference.mean():.4f}, max {difference.max()}")
     assert difference.mean() < 0.05 and difference.max() <= 3
