@@ -131,6 +131,8 @@ TOOL = Tool(
     # Peak bytes a pixel at 16 MP (bench/tool_memory.py): at 4 MP (×2): classical 95 resident, model 38 traced
     # (esrgan-medium-x2); ×4's 64 MP output limit binds first.
     footprint=Footprint(classical=95, model=40),
-    # Seconds in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path): at 12 MP, SPAN at 1 MP.
-    pace=Pace(classical=Rate(17.2), wasm={"span-x2": Rate(48.0), "span-x4": Rate(52.3), "esrgan-slim-x2": Rate(24.0)}),
+    # Seconds in the page (bench/suite.py, WASM, 2 cores; --classical for the classical path): at 12 MP, SPAN at 1 MP,
+    # Real-ESRGAN on a 128 px photo (27 s: half an hour a megapixel, so on lite it runs only when chosen).
+    pace=Pace(classical=Rate(17.2), wasm={"span-x2": Rate(48.0), "span-x4": Rate(52.3), "esrgan-slim-x2": Rate(24.0),
+                                          "realesrgan-x4plus": Rate(1630.0)}),
 )
