@@ -175,6 +175,14 @@ def test_real_model_tiled_equals_untiled(truth, manifest, model_id):
 # "auto" never runs a model that loses to the classical path
 
 
+def offered_by_auto(manifest, params: dict) -> list[str]:
+    """The models "auto" may run for ``params``, fetched (or the test skips, saying why)."""
+    offered = [m for m in upscale.TOOL.models if manifest[m].serves(params)]
+    assert offered
+    require_models(*offered)
+    return offered
+
+
 def detail(pixels: np.ndarray) -> float:
     """Fine texture: the standard deviation of the grey image less its 1.5 px Gaussian blur."""
     from scipy import ndimage
@@ -187,9 +195,7 @@ def detail(pixels: np.ndarray) -> float:
 def test_auto_never_runs_a_fidelity_model_that_loses_to_the_classical_path(manifest, scale):
     """Every model "auto" may run for the fidelity look beats bicubic + unsharp mask in
     PSNR on every photo (a 128 px crop of each, downscaled bicubic)."""
-    offered = [m for m in upscale.TOOL.models if manifest[m].serves({"scale": scale, "look": "fidelity"})]
-    assert offered
-    require_models(*offered)
+    offered = offered_by_auto(manifest, {"scale": scale, "look": "fidelity"})
     runtime = CpuRuntime()  # one session a model for the whole test
     for name in NATURAL_PHOTOS:
         truth = natural_crop(name, 128)
@@ -208,9 +214,7 @@ def test_auto_photo_look_restores_texture_where_the_classical_path_loses_it(mani
     """The photo look promises texture, not fidelity (its PSNR is below the classical
     path's, and the label says its detail is invented): on every photo its fine texture
     is nearer the truth's than the classical path's, as a ratio."""
-    offered = [m for m in upscale.TOOL.models if manifest[m].serves({"scale": "4", "look": "photo"})]
-    assert offered
-    require_models(*offered)
+    offered = offered_by_auto(manifest, {"scale": "4", "look": "photo"})
     runtime = CpuRuntime()  # one session a model for the whole test
     for name in NATURAL_PHOTOS:
         truth = natural_crop(name, 128)
