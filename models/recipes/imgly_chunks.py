@@ -8,9 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
-
-class RecipeError(RuntimeError):
-    """The package content does not match what the recipe expects."""
+from recipe_kit import RecipeError
 
 
 def build(package_dir, resource, out_path):

@@ -42,12 +42,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
+from recipe_kit import RecipeError, check_and_write, image_model, inside
 
-OPSET = 17
-#: IR 8 is the version that goes with opset 17; every onnxruntime (web) since 1.12 reads it.
-IR_VERSION = 8
-PRODUCER = "darkroom"
 MAGIC = 7767517
 #: Array parameters are written under ``ARRAY_KEY_BASE - key``.
 ARRAY_KEY_BASE = -23300
@@ -61,20 +58,8 @@ _BINARY_OPS = {0: "Add", 1: "Sub", 2: "Mul", 3: "Div"}
 _CONV_ACTIVATIONS = {0: "none", 2: "leaky"}
 
 
-class RecipeError(RuntimeError):
-    """The package content does not match what the recipe expects."""
-
-
 # --------------------------------------------------------------------------
 # Reading the files
-
-
-def _inside(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing paths that escape ``root`` (the names come from a manifest)."""
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root.resolve()):
-        raise RecipeError(f"{relative!r} points outside {root}")
-    return path
 
 
 class _Layer:
@@ -429,19 +414,6 @@ def _convert(layers: list[_Layer], weights: _Weights) -> tuple[_Graph, _Tensor]:
     return graph, result
 
 
-def _model(graph: _Graph, result: _Tensor, name: str) -> onnx.ModelProto:
-    """The ONNX model, with symbolic height/width and fixed metadata (no timestamps)."""
-    s = result.scale
-    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "height", "width"])
-    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, f"height*{s}", f"width*{s}"])
-    initializers = [numpy_helper.from_array(graph.initializers[k], k) for k in sorted(graph.initializers)]
-    onnx_graph = helper.make_graph(graph.nodes, name, [inp], [out], initializer=initializers)
-    model = helper.make_model(onnx_graph, producer_name=PRODUCER, producer_version="",
-                              opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    return model
-
-
 def source_files(package_dir, resource) -> list[str]:
     """Every file ``build`` reads, relative to the package root (for ``source.files``)."""
     param = Path(resource)
@@ -468,7 +440,7 @@ def build(package_dir, resource, out_path):
         this converter does not implement.
     """
     package_dir = Path(package_dir)
-    param_path = _inside(package_dir, resource)
+    param_path = inside(package_dir, resource)
     if param_path.suffix != ".param":
         raise RecipeError(f"{resource!r}: expected the model's .param file")
     layers = _read_param(param_path)
@@ -478,9 +450,5 @@ def build(package_dir, resource, out_path):
     except FileNotFoundError as exc:
         raise RecipeError(f"{bin_path.name} is missing from the package") from exc
     graph, result = _convert(layers, weights)
-    model = _model(graph, result, param_path.stem)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise RecipeError(f"{resource}: the converted graph is invalid: {exc}") from exc
-    Path(out_path).write_bytes(model.SerializeToString(deterministic=True))
+    model = image_model(graph.nodes, graph.initializers, result.scale, param_path.stem)
+    check_and_write(model, resource, out_path)

@@ -33,12 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
-
-OPSET = 17
-#: IR 8 is the version that goes with opset 17; every onnxruntime (web) since 1.12 reads it.
-IR_VERSION = 8
-PRODUCER = "darkroom"
+from onnx import helper
+from recipe_kit import RecipeError, check_and_write, image_model, inside
 
 #: Bytes per element and numpy dtype of each weight storage dtype TF.js writes.
 _STORED_DTYPES = {
@@ -58,20 +54,8 @@ _NHWC_TO_NCHW_AXIS = {-1: 1, 3: 1, 1: 2, 2: 3, -3: 2, -2: 3}
 _PIXEL_SHUFFLE = re.compile(r"^PixelShuffle(\d+)x$")
 
 
-class RecipeError(RuntimeError):
-    """The package content does not match what the recipe expects."""
-
-
 # --------------------------------------------------------------------------
 # Reading the package
-
-
-def _inside(root: Path, relative: str) -> Path:
-    """``root / relative``, refusing paths that escape ``root`` (the names come from a package)."""
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root.resolve()):
-        raise RecipeError(f"{relative!r} points outside {root}")
-    return path
 
 
 def _read_model_json(path: Path) -> dict:
@@ -121,7 +105,7 @@ def _read_weights(model_dir: Path, manifest: list) -> dict[str, np.ndarray]:
     weights = {}
     for group in manifest:
         try:
-            stream = b"".join(_inside(model_dir, name).read_bytes() for name in group["paths"])
+            stream = b"".join(inside(model_dir, name).read_bytes() for name in group["paths"])
         except FileNotFoundError as exc:
             raise RecipeError(f"weight shard {exc.filename} is missing from the package") from exc
         offset = 0
@@ -140,7 +124,7 @@ def _read_weights(model_dir: Path, manifest: list) -> dict[str, np.ndarray]:
 def source_files(package_dir, resource) -> list[str]:
     """Every file ``build`` reads, relative to the package root (for ``source.files``)."""
     package_dir = Path(package_dir)
-    model_json = _inside(package_dir, resource)
+    model_json = inside(package_dir, resource)
     doc = _read_model_json(model_json)
     base = Path(resource).parent
     shards = [(base / name).as_posix() for group in doc["weightsManifest"] for name in group["paths"]]
@@ -420,19 +404,6 @@ def _convert(config: dict, weights: dict[str, np.ndarray]) -> tuple[_Graph, _Ten
     return graph, result
 
 
-def _model(graph: _Graph, result: _Tensor, name: str) -> onnx.ModelProto:
-    """The ONNX model, with symbolic height/width and fixed metadata (no timestamps)."""
-    s = result.scale
-    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "height", "width"])
-    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, f"height*{s}", f"width*{s}"])
-    initializers = [numpy_helper.from_array(graph.initializers[k], k) for k in sorted(graph.initializers)]
-    onnx_graph = helper.make_graph(graph.nodes, name, [inp], [out], initializer=initializers)
-    model = helper.make_model(onnx_graph, producer_name=PRODUCER, producer_version="",
-                              opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
-    return model
-
-
 def build(package_dir, resource, out_path):
     """Convert the TF.js layers model ``resource`` of an unpacked npm package to ONNX.
 
@@ -453,7 +424,7 @@ def build(package_dir, resource, out_path):
         setting this converter does not implement.
     """
     package_dir = Path(package_dir)
-    model_json = _inside(package_dir, resource)
+    model_json = inside(package_dir, resource)
     doc = _read_model_json(model_json)
     try:
         weights = _read_weights(model_json.parent, doc["weightsManifest"])
@@ -464,9 +435,5 @@ def build(package_dir, resource, out_path):
         graph, result = _convert(config["config"], weights)
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise RecipeError(f"{resource}: malformed model ({exc!r})") from exc
-    model = _model(graph, result, config["config"].get("name", "model"))
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        raise RecipeError(f"{resource}: the converted graph is invalid: {exc}") from exc
-    Path(out_path).write_bytes(model.SerializeToString(deterministic=True))
+    model = image_model(graph.nodes, graph.initializers, result.scale, config["config"].get("name", "model"))
+    check_and_write(model, resource, out_path)

@@ -24,9 +24,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-
-OPSET = 17
-IR_VERSION = 8
+from recipe_kit import IR_VERSION, OPSET, PRODUCER, RecipeError
 
 #: Graph output names per ``.tflite`` file name, in the order of the TFLite outputs.
 OUTPUT_NAMES = {
@@ -42,10 +40,6 @@ _ACT_NONE, _ACT_RELU, _ACT_RELU_N1_TO_1, _ACT_RELU6, _ACT_TANH = 0, 1, 2, 3, 4
 _TENSOR_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 9: np.int8}
 # NHWC axis -> NCHW axis for rank-4 activations.
 _NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)
-
-
-class RecipeError(RuntimeError):
-    """The package content does not match what the recipe expects."""
 
 
 def build(package_dir, resource, out_path):
@@ -104,7 +98,7 @@ def convert(data, output_names=None, graph_name="tflite_graph"):
     model = onnx.helper.make_model(
         graph,
         opset_imports=[onnx.helper.make_opsetid("", OPSET)],
-        producer_name="darkroom",
+        producer_name=PRODUCER,
         producer_version="tflite_graph 1",
     )
     model.ir_version = IR_VERSION

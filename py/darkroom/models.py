@@ -229,7 +229,11 @@ def load_recipe(name: str) -> ModuleType:
     """The recipe module ``models/recipes/<name>.py``: ``build(package_dir, resource,
     out_path)`` for the manifest's ``source["recipe"]``, ``transform(model_path, out_path,
     spec)`` for a step of ``source["then"]``; and ``RecipeError``."""
-    path = REPO_MODELS_DIR / "recipes" / f"{name}.py"
+    recipes = REPO_MODELS_DIR / "recipes"
+    # Recipes import their shared recipe_kit.py by name; appended, so no recipe shadows an installed module.
+    if str(recipes) not in sys.path:
+        sys.path.append(str(recipes))
+    path = recipes / f"{name}.py"
     module_spec = importlib.util.spec_from_file_location(f"darkroom_recipe_{name}", path)
     if module_spec is None or module_spec.loader is None:  # not expected: a .py path gets a source loader
         raise ModelError(f"cannot load the recipe {path}")
