@@ -37,7 +37,8 @@ function showEstimate({ seconds, megapixels, measuredHere }) {
   const line = $("[data-testid=estimate]");
   line.hidden = seconds < LONG_RUN_SECONDS;
   const source = measuredHere ? "at the pace it ran on this computer" : "at the pace measured on a 2-core laptop";
-  line.textContent = `This will take ${roughly(seconds)} for a ${megapixels.toFixed(0)} MP photo (${source}). You can cancel it (Esc).`;
+  const size = megapixels < 10 ? megapixels.toFixed(1) : megapixels.toFixed(0);
+  line.textContent = `This will take ${roughly(seconds)} for a ${size} MP photo (${source}). You can cancel it (Esc).`;
 }
 
 export function showProgress(event) {
