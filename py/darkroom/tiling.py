@@ -171,6 +171,13 @@ async def tiled(
     return out
 
 
+def fitted_tile(pixels: NDArray[Any], tile: int, overlap: int) -> int:
+    """``tile``, or the photo's longer side where that is smaller (never below twice
+    ``overlap``): a small photo is not mirror-padded out to a whole tile, whose cost is
+    its pixels, not the photo's."""
+    return max(min(tile, max(pixels.shape[:2])), 2 * overlap)
+
+
 def tile_side(spec: ModelSpec, default: int) -> int:
     """The model's fixed input side, or ``default`` for a model with dynamic H and W."""
     side = spec.inputs[0].shape[2 if spec.normalisation["layout"] == "NCHW" else 1]

@@ -13,7 +13,7 @@ import numpy as np
 from ...byom import Signature, TensorRule
 from ...models import ModelError
 from ...tensors import from_output, to_input, to_uint8
-from ...tiling import UNIT_RANGE_NCHW, image_model, tile_side, tiled
+from ...tiling import UNIT_RANGE_NCHW, fitted_tile, image_model, tile_side, tiled
 from ...tool import Footprint, Output, Pace, Param, ParamError, Rate, Tool
 
 #: Past this the result would not fit comfortably in a browser tab (3 bytes a pixel, plus tiles).
@@ -69,8 +69,7 @@ async def classical(pixels: np.ndarray, params: dict) -> Output:
         return sharpen_upscale(window, scale)
 
     out = np.empty((height * scale, width * scale, channels), dtype=np.uint8)
-    # A photo smaller than a tile is not padded out to one (seconds for an icon).
-    side = max(min(CLASSICAL_TILE, max(height, width)), 2 * CLASSICAL_OVERLAP)
+    side = fitted_tile(pixels, CLASSICAL_TILE, CLASSICAL_OVERLAP)
     await tiled(pixels, run_tile, tile=side, overlap=CLASSICAL_OVERLAP, scale=scale, out=out, store=to_uint8)
     return Output(out, method="bicubic resize + unsharp mask")
 
@@ -98,8 +97,7 @@ async def run_model(spec, infer, pixels, params, progress):
     native = int(spec.params["scale"]) if "scale" in spec.params else await measured_scale(spec, infer)
     if native < wanted or native % wanted:
         raise ModelError(f"it enlarges x{native}, which cannot make x{wanted}; choose scale {native} to use it")
-    # A photo smaller than a tile is not padded out to one: the network's cost is its pixels.
-    side = max(min(MODEL_TILE, max(pixels.shape[:2])), 2 * MODEL_OVERLAP)
+    side = fitted_tile(pixels, MODEL_TILE, MODEL_OVERLAP)
     upscaled = await image_model(spec, infer, pixels, tile=tile_side(spec, side), overlap=MODEL_OVERLAP,
                                  scale=wanted, native_scale=native, progress=progress)
     notes = []
