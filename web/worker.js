@@ -203,7 +203,8 @@ const handlers = {
     } finally {
       if (interrupt) interrupt[0] = 0;
     }
-    if (reply.error) return { error: reply.error, cancelled: Boolean(reply.cancelled) };
+    if (reply.cancelled) return { cancelled: true };
+    if (reply.error) return { error: reply.error };
     return { file: reply.file, mime: reply.mime, provenance: JSON.parse(reply.provenance), data: JSON.parse(reply.data) };
   },
 };

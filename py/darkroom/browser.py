@@ -377,8 +377,8 @@ class BrowserApp:
                                       memory=self.memory, starting=lambda start: self._announce(tool, start))
         except (imaging.ImageError, ToolError) as exc:
             return _js_object({"error": str(exc)})
-        except KeyboardInterrupt:  # the page's Cancel, through Pyodide's interrupt buffer
-            return _js_object({"cancelled": True, "error": "Cancelled. Your photo is kept; run again when you like."})
+        except KeyboardInterrupt:  # the page's Cancel, through Pyodide's interrupt buffer; the page words it
+            return _js_object({"cancelled": True})
         self._learn_pace(tool, finished.result.provenance)
         return _js_object({"file": memoryview(finished.file), "mime": finished.mime,
                            "provenance": finished.result.provenance.to_json(),

@@ -8,7 +8,8 @@ import { chosenTier } from "./tier.js";
 export async function run(tool, blob, params = {}) {
   const withTier = { tier: await chosenTier(), ...params };
   const reply = await call("run", { tool, blob, params: withTier });
-  if (reply.error) throw reply.cancelled ? new Cancelled(reply.error) : new Error(reply.error);
+  if (reply.cancelled) throw new Cancelled();
+  if (reply.error) throw new Error(reply.error);
   return { blob: new Blob([reply.file], { type: reply.mime }), provenance: reply.provenance, data: reply.data };
 }
 

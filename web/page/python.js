@@ -41,7 +41,11 @@ const calls = new WorkerCalls(showProgress);
 let worker = null;
 
 // A run the user cancelled; the page says so instead of showing an error.
-export class Cancelled extends Error {}
+export class Cancelled extends Error {
+  constructor() {
+    super("Cancelled. Your photo is kept; run again when you like.");
+  }
+}
 
 // Cancel stops Python between two steps of its work when the page can share memory with
 // the worker (cross-origin isolated); otherwise the worker is stopped and a fresh one starts.
@@ -78,12 +82,10 @@ function restartWorker(error) {
     failed("restart"));
 }
 
-const CANCELLED = "Cancelled. Your photo is kept; run again when you like.";
-
 // Stops the run in progress; its call then fails with Cancelled.
 export function cancel() {
   if (interrupt) Atomics.store(interrupt, 0, 2); // 2 is SIGINT: Python raises KeyboardInterrupt
-  else restartWorker(new Cancelled(CANCELLED));
+  else restartWorker(new Cancelled());
 }
 
 // The worker starts as soon as this module loads; calls made before wait for it (and,
